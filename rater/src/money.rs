@@ -1,0 +1,178 @@
+//! Exact money: rounding policies declared by tariffs.
+//!
+//! Every amount is a [`Decimal`]. Rounding happens only where a tariff's
+//! [`Rounding`] says: per increment, per event, or per invoice line. Amounts
+//! rounded "per invoice line" keep the ledger's full precision
+//! ([`LEDGER_SCALE`] decimals) on each event; the invoice rounds their sum.
+
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::Deserialize;
+
+/// Decimal places every amount carries in the ledger (`Decimal128(38, 10)`).
+/// Amounts the tariff rounds per invoice line are kept at this scale per
+/// event; nothing the tariff rounds to fewer places is ever affected by it.
+pub const LEDGER_SCALE: u32 = 10;
+
+/// The most decimal places a tariff may round to.
+pub const TARIFF_DECIMALS_MAX: u32 = 6;
+
+/// How a value is brought to a number of decimals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoundingMode {
+    /// Away from zero: 0.101 -> 0.11, -0.101 -> -0.11.
+    Up,
+    /// Towards zero: 0.109 -> 0.10.
+    Down,
+    /// To nearest, ties away from zero: 0.105 -> 0.11.
+    HalfUp,
+    /// To nearest, ties to the even digit (banker's): 0.105 -> 0.10, 0.115 -> 0.12.
+    HalfEven,
+}
+
+impl RoundingMode {
+    fn strategy(self) -> RoundingStrategy {
+        match self {
+            Self::Up => RoundingStrategy::AwayFromZero,
+            Self::Down => RoundingStrategy::ToZero,
+            Self::HalfUp => RoundingStrategy::MidpointAwayFromZero,
+            Self::HalfEven => RoundingStrategy::MidpointNearestEven,
+        }
+    }
+}
+
+/// Where a tariff's rounding happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoundAt {
+    /// The price of each billing increment is rounded, then multiplied.
+    Increment,
+    /// Each event's charge, discount, partner share and tax are rounded.
+    Event,
+    /// Events keep full precision; the invoice line rounds the sum.
+    InvoiceLine,
+}
+
+/// A complete rounding policy: decimals, mode and where it applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rounding {
+    /// Decimal places of the rounded amount.
+    pub decimals: u32,
+    /// How ties and remainders are resolved.
+    pub mode: RoundingMode,
+    /// The stage at which rounding happens.
+    pub at: RoundAt,
+}
+
+impl Default for Rounding {
+    fn default() -> Self {
+        Self { decimals: 2, mode: RoundingMode::HalfUp, at: RoundAt::Event }
+    }
+}
+
+impl Rounding {
+    /// Rounds `value` to the tariff's decimals, whatever the stage.
+    #[must_use]
+    pub fn round(&self, value: Decimal) -> Decimal {
+        value.round_dp_with_strategy(self.decimals, self.mode.strategy())
+    }
+
+    /// Rounds an amount at the end of an event: to the tariff's decimals
+    /// for increment and event rounding, to [`LEDGER_SCALE`] (half-even) when
+    /// the invoice line rounds.
+    #[must_use]
+    pub fn round_event(&self, value: Decimal) -> Decimal {
+        match self.at {
+            RoundAt::Increment | RoundAt::Event => self.round(value),
+            RoundAt::InvoiceLine => to_ledger_scale(value),
+        }
+    }
+}
+
+/// Brings a value to the ledger's scale, half-even; used for amounts the
+/// tariff rounds only on the invoice line.
+#[must_use]
+pub fn to_ledger_scale(value: Decimal) -> Decimal {
+    value.round_dp_with_strategy(LEDGER_SCALE, RoundingStrategy::MidpointNearestEven)
+}
+
+/// `value * percent / 100`, multiplied before dividing so that an exact
+/// result stays exact.
+#[must_use]
+pub fn percent_of(value: Decimal, percent: Decimal) -> Decimal {
+    value * percent / Decimal::ONE_HUNDRED
+}
+
+/// A three-letter ISO 4217 currency code, stored inline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Currency([u8; 3]);
+
+impl Currency {
+    /// Parses three upper-case ASCII letters.
+    pub fn parse(code: &str) -> Option<Self> {
+        let bytes: [u8; 3] = code.as_bytes().try_into().ok()?;
+        bytes.iter().all(u8::is_ascii_uppercase).then_some(Self(bytes))
+    }
+
+    /// The code as text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        // Only upper-case ASCII is ever stored.
+        std::str::from_utf8(&self.0).unwrap_or("???")
+    }
+}
+
+impl std::fmt::Display for Currency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for Currency {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    fn at2(mode: RoundingMode) -> Rounding {
+        Rounding { decimals: 2, mode, at: RoundAt::Event }
+    }
+
+    #[test]
+    fn modes_round_as_named() {
+        assert_eq!(at2(RoundingMode::Up).round(d("0.101")), d("0.11"));
+        assert_eq!(at2(RoundingMode::Up).round(d("-0.101")), d("-0.11"));
+        assert_eq!(at2(RoundingMode::Down).round(d("0.109")), d("0.10"));
+        assert_eq!(at2(RoundingMode::HalfUp).round(d("0.105")), d("0.11"));
+        assert_eq!(at2(RoundingMode::HalfUp).round(d("0.1049")), d("0.10"));
+        assert_eq!(at2(RoundingMode::HalfEven).round(d("0.105")), d("0.10"));
+        assert_eq!(at2(RoundingMode::HalfEven).round(d("0.115")), d("0.12"));
+    }
+
+    #[test]
+    fn invoice_line_keeps_ledger_precision() {
+        let r = Rounding { decimals: 2, mode: RoundingMode::HalfUp, at: RoundAt::InvoiceLine };
+        assert_eq!(r.round_event(d("0.0016666666666666666")), d("0.0016666667"));
+    }
+
+    #[test]
+    fn percent_is_exact() {
+        assert_eq!(percent_of(d("10.00"), d("19")), d("1.9"));
+    }
+
+    #[test]
+    fn currency_codes() {
+        assert_eq!(Currency::parse("EUR").unwrap().as_str(), "EUR");
+        assert!(Currency::parse("eur").is_none());
+        assert!(Currency::parse("EURO").is_none());
+    }
+}

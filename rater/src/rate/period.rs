@@ -1,0 +1,212 @@
+//! Period boundaries: opening a period (allowance grants, recurring fees,
+//! fresh counters), closing one (expiry, rollover, what is left owing), and
+//! prorated fees on plan changes.
+//!
+//! Periods advance lazily: the first event of an account that falls in a
+//! later period closes the open one and opens the next, catching up over
+//! months in which the account had no events.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+
+use super::account::AccountState;
+use super::settle::{Charge, settle};
+use crate::accounts::AccountStatus;
+use crate::money::Currency;
+use crate::record::{Draw, Output, Rated, RecordKind};
+use crate::tables::{PlanVersion, Proration, Tables};
+use crate::time::{Period, days_left_in_month, local_midnight_utc};
+
+/// The most periods one event catches up on; an account silent for longer
+/// opens the event's period directly, without fees for the gap.
+pub const PERIODS_CATCH_UP_MAX: usize = 24;
+
+/// Brings the account's open period up to the one containing `date`.
+/// A late event (an earlier period) changes nothing: it is booked in the
+/// open period.
+pub(crate) fn advance(tables: &Tables, state: &mut AccountState, date: NaiveDate, out: &mut Output) {
+    let target = Period::of_date(date);
+    let Some(mut open) = state.period else {
+        state.period = Some(target);
+        let time = local_midnight_utc(state.tz, target.first_day());
+        start(tables, state, target, target.first_day(), &format!("{}/{target}", state.id), time, out);
+        return;
+    };
+    let mut steps = 0;
+    while open < target {
+        close(tables, state, open, out);
+        open = if steps < PERIODS_CATCH_UP_MAX { open.next() } else { target };
+        steps += 1;
+        state.period = Some(open);
+        let time = local_midnight_utc(state.tz, open.first_day());
+        start(tables, state, open, open.first_day(), &format!("{}/{open}", state.id), time, out);
+    }
+}
+
+/// Opens `period` for an account: fresh counters, and for an active plan
+/// its grants and its recurring fees from `from` (prorated when later than
+/// the first day). Generated records get ids under `id_prefix` and `time`.
+pub(crate) fn start(
+    tables: &Tables,
+    state: &mut AccountState,
+    period: Period,
+    from: NaiveDate,
+    id_prefix: &str,
+    time: DateTime<Utc>,
+    out: &mut Output,
+) {
+    state.counters.clear();
+    state.fixed_used.clear();
+    state.devices_period.clear();
+    if !matches!(state.status, AccountStatus::Active | AccountStatus::Suspended) {
+        return;
+    }
+    let from = state.plan_since.map_or(from, |since| since.max(from));
+    if Period::of_date(from) != period {
+        return;
+    }
+    let Some(version) = plan_version(tables, state, from) else { return };
+    for &(balance, amount) in &version.grants {
+        let remaining = state.add(balance, amount);
+        let name = tables.balances[balance as usize].name.clone();
+        let mut rec = generated(tables, state, format!("{id_prefix}/grant/{name}"), RecordKind::Grant, name.clone(), time, period);
+        rec.quantity = amount;
+        rec.tariff = Some(version.tariff_id.clone());
+        rec.draws.push(Draw { balance: name, amount: -amount, remaining });
+        out.rated.push(rec);
+    }
+    let version = version.clone();
+    fees(tables, state, &version, period, from, Sign::Charge, id_prefix, time, out);
+}
+
+/// Closes `period`: expiring balances lose what does not roll over, and a
+/// negative main balance becomes an amount owed with a due date.
+fn close(tables: &Tables, state: &mut AccountState, period: Period, out: &mut Output) {
+    let time = local_midnight_utc(state.tz, period.next().first_day());
+    let balances = state.balances.clone();
+    for (id, amount) in balances {
+        let def = &tables.balances[id as usize];
+        if !def.expires || amount <= Decimal::ZERO {
+            continue;
+        }
+        let keep = def.rollover_max.map_or(Decimal::ZERO, |max| max.min(amount));
+        let expired = amount - keep;
+        if expired.is_zero() {
+            continue;
+        }
+        let remaining = state.add(id, -expired);
+        let mut rec = generated(
+            tables,
+            state,
+            format!("{}/{period}/expiry/{}", state.id, def.name),
+            RecordKind::Expiry,
+            def.name.clone(),
+            time,
+            period,
+        );
+        rec.quantity = expired;
+        rec.draws.push(Draw { balance: def.name.clone(), amount: expired, remaining });
+        out.rated.push(rec);
+    }
+    if let Some(days) = tables.thresholds.unpaid_block_after_days {
+        if state.main() < Decimal::ZERO {
+            state.owed = -state.main();
+            state.owed_due = period.next().first_day().checked_add_days(chrono::Days::new(u64::from(days)));
+        }
+    }
+}
+
+/// Whether a prorated fee is charged or credited back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sign {
+    /// Charge from `from` to the end of the month.
+    Charge,
+    /// Credit from `from` to the end of the month.
+    Credit,
+}
+
+/// Books `version`'s recurring fees for the days from `from` to the end of
+/// `period` (the whole fee from the first day or without proration).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn fees(
+    tables: &Tables,
+    state: &mut AccountState,
+    version: &PlanVersion,
+    period: Period,
+    from: NaiveDate,
+    sign: Sign,
+    id_prefix: &str,
+    time: DateTime<Utc>,
+    out: &mut Output,
+) {
+    let days_total = Decimal::from(period.days());
+    let days = Decimal::from(days_left_in_month(from));
+    for fee in &version.recurring {
+        let whole = fee.proration == Proration::None || days == days_total;
+        let amount = if whole { fee.amount } else { fee.rounding.round_event(fee.amount * days / days_total) };
+        if amount.is_zero() && !whole {
+            continue;
+        }
+        let amount = match sign {
+            Sign::Charge => amount,
+            Sign::Credit => -amount,
+        };
+        let suffix = if sign == Sign::Credit { "credit" } else { "fee" };
+        let mut rec = generated(tables, state, format!("{id_prefix}/{suffix}/{}", fee.id), RecordKind::Recurring, fee.id.clone(), time, period);
+        rec.quantity = days;
+        rec.rated_quantity = if whole { days_total } else { days };
+        rec.tariff = Some(version.tariff_id.clone());
+        let charge = Charge { amount, service: None, zone: None, rounding: fee.rounding, date: from };
+        settle(tables, state, &charge, &mut rec, out);
+        out.rated.push(rec);
+    }
+}
+
+/// The version of the account's plan in force on `date`.
+pub(crate) fn plan_version<'t>(tables: &'t Tables, state: &AccountState, date: NaiveDate) -> Option<&'t PlanVersion> {
+    tables.plans.get(state.plan? as usize)?.version_at(date)
+}
+
+/// The currency of an account's records.
+pub(crate) fn currency(tables: &Tables, state: &AccountState) -> Currency {
+    state
+        .currency
+        .or_else(|| state.plan.and_then(|p| tables.plans.get(p as usize)).map(|p| p.currency))
+        .unwrap_or(tables.currency)
+}
+
+/// An empty record for an account, with every amount zero.
+pub(crate) fn generated(
+    tables: &Tables,
+    state: &AccountState,
+    event_id: String,
+    kind: RecordKind,
+    service: std::sync::Arc<str>,
+    time: DateTime<Utc>,
+    period: Period,
+) -> Rated {
+    Rated {
+        event_id,
+        kind,
+        account: state.id.clone(),
+        service,
+        zone: None,
+        event_time: time,
+        period,
+        quantity: Decimal::ZERO,
+        rated_quantity: Decimal::ZERO,
+        allowance_quantity: Decimal::ZERO,
+        charge: Decimal::ZERO,
+        discount: Decimal::ZERO,
+        net: Decimal::ZERO,
+        tax: Decimal::ZERO,
+        gross: Decimal::ZERO,
+        currency: currency(tables, state),
+        tariff: None,
+        discounts: Vec::new(),
+        partner: None,
+        partner_share: Decimal::ZERO,
+        catalog_version: tables.version.clone(),
+        draws: Vec::new(),
+    }
+}
