@@ -621,6 +621,11 @@ impl Compiler<'_> {
                 }
             },
         };
+        let rounding = self.rounding(spec.rounding.as_ref(), rounding);
+        if rounding.at == crate::money::RoundAt::Increment && (increments.is_none() || model_name != ModelName::PerUnit) {
+            let span = spec.rounding.as_ref().map_or(spec.model.span(), Spanned::span);
+            self.error(span, format!("{context}: rounding at = \"increment\" needs a per_unit rate with increments"));
+        }
         let amount = |c: &mut Self, v: &Option<Spanned<Amount>>, field: &str| {
             v.as_ref().map(|v| c.non_negative(v, &format!("{context}: {field}")))
         };
@@ -638,7 +643,7 @@ impl Compiler<'_> {
             connect_fee: amount(self, &spec.connect_fee, "connect_fee").unwrap_or_default(),
             minimum,
             maximum,
-            rounding: self.rounding(spec.rounding.as_ref(), rounding),
+            rounding,
             counter: service * (names.zone_count + 1) + zone.map_or(0, |z| z + 1),
         })
     }
