@@ -178,15 +178,25 @@ pub fn decode(payload: &[u8]) -> Result<Event, Reject> {
     }
     // Serde would also read a struct from a JSON array, positionally.
     if payload.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return Err(Reject::payload(RejectCode::MalformedJson, "payload is not a JSON object"));
+        return Err(malformed(payload, "payload is not a JSON object".into()));
     }
-    let raw: Raw<'_> = serde_json::from_slice(payload).map_err(|e| {
-        Reject::payload(RejectCode::MalformedJson, format!("payload is not a JSON object: {e}"))
-    })?;
+    let raw: Raw<'_> = serde_json::from_slice(payload)
+        .map_err(|e| malformed(payload, format!("payload is not a JSON object: {e}")))?;
     if raw.specversion.is_present() {
         decode_cloud_event(raw)
     } else {
         decode_native(&raw)
+    }
+}
+
+/// The reject of an unreadable payload; says so when it is not UTF-8.
+fn malformed(payload: &[u8], message: String) -> Reject {
+    match std::str::from_utf8(payload) {
+        Err(e) => Reject::payload(
+            RejectCode::MalformedJson,
+            format!("payload is not UTF-8 (invalid byte at offset {})", e.valid_up_to()),
+        ),
+        Ok(_) => Reject::payload(RejectCode::MalformedJson, message),
     }
 }
 

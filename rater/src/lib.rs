@@ -38,6 +38,7 @@
 
 pub mod accounts;
 pub mod catalog;
+pub mod dedup;
 pub mod event;
 pub mod money;
 mod rate;

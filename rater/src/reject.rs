@@ -129,8 +129,8 @@ impl Serialize for RejectCode {
 }
 
 /// A reject: the code, the offending field (if one is to blame) and a message
-/// for a person.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// for a person. Serialized as `code` (number), `code_name`, `field`, `message`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reject {
     /// The stable code.
     pub code: RejectCode,
@@ -149,6 +149,18 @@ impl Reject {
     /// A reject of the whole payload.
     pub fn payload(code: RejectCode, message: impl Into<String>) -> Self {
         Self { code, field: None, message: message.into() }
+    }
+}
+
+impl Serialize for Reject {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Reject", 4)?;
+        st.serialize_field("code", &self.code.number())?;
+        st.serialize_field("code_name", self.code.name())?;
+        st.serialize_field("field", &self.field)?;
+        st.serialize_field("message", &self.message)?;
+        st.end()
     }
 }
 

@@ -341,6 +341,15 @@ impl Compiler<'_> {
             }
         };
         let mut days: [Vec<(u32, u16)>; DAY_TYPES] = Default::default();
+        // (span, problem) -> day names, so that one mistake on five weekdays
+        // is one message.
+        let mut issues: Vec<(Range<usize>, String, Vec<&str>)> = Vec::new();
+        let mut issue = |span: Range<usize>, problem: String, day: &'static str| {
+            match issues.iter_mut().find(|(s, p, _)| s.start == span.start && *p == problem) {
+                Some((_, _, list)) => list.push(day),
+                None => issues.push((span, problem, vec![day])),
+            }
+        };
         for (d, list) in ranges.iter_mut().enumerate() {
             if d == HOLIDAY && list.is_empty() {
                 continue;
@@ -350,12 +359,9 @@ impl Compiler<'_> {
             let mut last_span = name.span();
             for (start, end, band, span) in list.iter().cloned() {
                 if start < covered_to {
-                    self.error(
-                        span.clone(),
-                        format!("schedule {sname}: {} {} overlaps another band", DAY_NAMES[d], hhmm_range(start, end.min(covered_to))),
-                    );
+                    issue(span.clone(), format!("{} overlaps another band", hhmm_range(start, end.min(covered_to))), DAY_NAMES[d]);
                 } else if start > covered_to {
-                    self.error(span.clone(), format!("schedule {sname}: {} {} is not covered by any band", DAY_NAMES[d], hhmm_range(covered_to, start)));
+                    issue(span.clone(), format!("{} is not covered by any band", hhmm_range(covered_to, start)), DAY_NAMES[d]);
                 }
                 if end > covered_to {
                     days[d].push((start.max(covered_to), band));
@@ -364,11 +370,14 @@ impl Compiler<'_> {
                 last_span = span;
             }
             if covered_to < DAY_SECONDS {
-                self.error(last_span, format!("schedule {sname}: {} {} is not covered by any band", DAY_NAMES[d], hhmm_range(covered_to, DAY_SECONDS)));
+                issue(last_span, format!("{} is not covered by any band", hhmm_range(covered_to, DAY_SECONDS)), DAY_NAMES[d]);
             }
             if days[d].is_empty() {
                 days[d].push((0, 0));
             }
+        }
+        for (span, problem, day_list) in issues {
+            self.error(span, format!("schedule {sname}: {} {problem}", day_list.join(",")));
         }
         if days[HOLIDAY].is_empty() {
             days[HOLIDAY] = days[0].clone();

@@ -1,0 +1,40 @@
+//! Duplicate detection: a resent event (same id) is recorded once.
+//!
+//! This is the in-memory index of one run; the ledger keeps the durable
+//! index for the open billing period.
+
+use std::collections::HashSet;
+
+/// Event ids already recorded.
+#[derive(Debug, Default)]
+pub struct EventIds {
+    seen: HashSet<Box<str>, foldhash::fast::RandomState>,
+}
+
+impl EventIds {
+    /// Records `id`; returns whether it was new.
+    pub fn first_time(&mut self, id: &str) -> bool {
+        if self.seen.contains(id) {
+            return false;
+        }
+        self.seen.insert(id.into())
+    }
+
+    /// How many distinct ids have been seen.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    /// Whether no id has been seen.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+}
+
+/// The reject for a duplicate.
+#[must_use]
+pub fn duplicate(id: &str) -> crate::Reject {
+    crate::Reject::field(crate::RejectCode::DuplicateEvent, "id", format!("id: event {id:?} was already recorded"))
+}
