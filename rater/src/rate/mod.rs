@@ -265,7 +265,9 @@ impl Ctx<'_> {
             (Model::PerDevice { .. }, None) => {
                 return Err(Reject::field(RejectCode::MissingField, "device", format!("device: service {} is charged per device", service.name)));
             }
-            (_, device) => device.map(|d| self.devices.hash_one(d)),
+            // Keyed by rate too: each per-device rate (service and zone)
+            // charges a device on its own, whatever other rates saw it.
+            (_, device) => device.map(|d| self.devices.hash_one((rate.counter, d))),
         };
 
         // Everything that can reject has been checked: from here on the
@@ -467,7 +469,9 @@ impl Ctx<'_> {
             SubscriptionAction::Resume => state.status = AccountStatus::Active,
             SubscriptionAction::Cancel => {
                 // The cancellation day is paid; the days after it are credited.
-                if let (Some(old), Some(next_day)) = (plan_version(tables, state, date).cloned(), date.succ_opt()) {
+                if let (Some(mut old), Some(next_day)) = (plan_version(tables, state, date).cloned(), date.succ_opt()) {
+                    // A fee without proration is due whole whatever the days: nothing to credit.
+                    old.recurring.retain(|fee| fee.proration != crate::tables::Proration::None);
                     if crate::time::Period::of_date(next_day) == period {
                         fees(tables, state, &old, period, next_day, Sign::Credit, &prefix, self.event.time, out);
                     }

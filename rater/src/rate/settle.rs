@@ -33,7 +33,10 @@ pub(crate) fn settle(tables: &Tables, state: &mut AccountState, charge: &Charge,
     rec.discount = discount;
     rec.discounts = applied;
     rec.net = charge.amount - discount;
-    assert!(discount >= Decimal::ZERO && discount <= charge.amount.max(Decimal::ZERO), "discount within the charge");
+    assert!(
+        discount.abs() <= charge.amount.abs() && !(discount * charge.amount).is_sign_negative(),
+        "discount within the charge, of its sign"
+    );
 
     if let Some(partner) = state.partner.as_deref().and_then(|p| tables.partners.get(p)) {
         if charge.service.is_none_or(|s| partner.services.as_ref().is_none_or(|list| list.contains(&s))) {
@@ -51,13 +54,18 @@ pub(crate) fn settle(tables: &Tables, state: &mut AccountState, charge: &Charge,
     check_main(tables, state, &rec.event_id, rec.event_time, out);
 }
 
-/// Discounts in catalog order, each on what the previous left.
+/// Discounts in catalog order, each on what the previous left. A credit (a
+/// negative fee, when a plan is changed or cancelled) takes the percentage
+/// discounts that the fee would, as a negative discount, so that it gives
+/// back what was paid for the days credited and no more; fixed budgets are
+/// not refilled by credits.
 fn discounts(tables: &Tables, state: &mut AccountState, charge: &Charge) -> (Decimal, Vec<Arc<str>>) {
     let mut left = charge.amount;
     let mut applied = Vec::new();
-    if left <= Decimal::ZERO {
+    if left.is_zero() {
         return (Decimal::ZERO, applied);
     }
+    let credit = left < Decimal::ZERO;
     for (i, d) in tables.discounts.iter().enumerate() {
         let matches = match charge.service {
             Some(s) => d.services.as_ref().is_none_or(|list| list.contains(&s)),
@@ -71,6 +79,7 @@ fn discounts(tables: &Tables, state: &mut AccountState, charge: &Charge) -> (Dec
         }
         let off = match d.off {
             DiscountOff::Percent(p) => charge.rounding.round_event(percent_of(left, p)),
+            DiscountOff::FixedPerPeriod(_) if credit => Decimal::ZERO,
             DiscountOff::FixedPerPeriod(budget) => {
                 let key = u32::try_from(i).unwrap_or(u32::MAX);
                 let used = state.fixed_used.iter().find(|(k, _)| *k == key).map_or(Decimal::ZERO, |(_, u)| *u);
@@ -82,7 +91,7 @@ fn discounts(tables: &Tables, state: &mut AccountState, charge: &Charge) -> (Dec
                 off
             }
         };
-        if off > Decimal::ZERO {
+        if !off.is_zero() {
             left -= off;
             applied.push(d.id.clone());
         }
@@ -185,5 +194,48 @@ pub(crate) fn check_main(tables: &Tables, state: &mut AccountState, event_id: &s
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::{Accounts, Output, Rater, RaterConfig, catalog, decode};
+
+    #[test]
+    fn credits_take_percentage_discounts_too() {
+        let tables = catalog::parse(
+            r#"
+            version = "t"
+            currency = "EUR"
+            [services.voice]
+            unit = "second"
+            [[discounts]]
+            id = "half"
+            percent = 50
+            recurring = true
+            [[plans.p.versions]]
+            effective_from = 2026-01-01
+            [[plans.p.versions.recurring]]
+            id = "base"
+            amount = "10.00"
+            "#,
+            "catalog.toml",
+        )
+        .unwrap();
+        let accounts = Accounts::parse_csv("id,plan,activated\nA1,p,2026-01-01\n", "accounts.csv").unwrap();
+        let mut rater = Rater::new(Arc::new(tables), Arc::new(accounts), RaterConfig::default());
+        let cancel = decode(
+            br#"{"v":1,"id":"c","kind":"subscription","account":"A1","time":"2026-11-15T12:00:00Z","action":"cancel"}"#,
+        )
+        .unwrap();
+        let mut out = Output::default();
+        rater.rate(&cancel, cancel.time, &mut out);
+        // The month's fee 10.00 less half is 5.00; the credit for 15 of 30
+        // days, -5.00, less half is -2.50: half of what was paid comes back.
+        let amounts: Vec<String> = out.rated.iter().map(|r| format!("{} {} {}", r.charge, r.discount, r.net)).collect();
+        assert_eq!(amounts, ["10.00 5.00 5.00", "-5.00 -2.50 -2.50", "0 0 0"]);
+        assert_eq!(rater.state("A1").unwrap().main().to_string(), "-2.50");
     }
 }
