@@ -261,6 +261,9 @@ impl Ctx<'_> {
                 ),
             ));
         };
+        // The record names the destination's zone even when a catch-all rate
+        // priced it, so that zone-limited balances and reports see it.
+        let zone = zone.or_else(|| zones.first().copied());
         let device_hash = match (&rate.model, usage.device.as_deref()) {
             (Model::PerDevice { .. }, None) => {
                 return Err(Reject::field(RejectCode::MissingField, "device", format!("device: service {} is charged per device", service.name)));
@@ -520,7 +523,9 @@ impl Ctx<'_> {
         rec.gross = -money.amount;
         let remaining = state.add(balance, money.amount);
         rec.draws.push(Draw { balance: tables.balances[balance as usize].name.clone(), amount: -money.amount, remaining });
-        if kind == RecordKind::Payment && state.owed > Decimal::ZERO {
+        // Any credit to main (payment, top-up, credit adjustment) pays off
+        // what a closed period left owing.
+        if balance == MAIN_BALANCE && money.amount > Decimal::ZERO && state.owed > Decimal::ZERO {
             state.owed -= money.amount;
             if state.owed <= Decimal::ZERO {
                 state.owed = Decimal::ZERO;

@@ -110,8 +110,14 @@ fn close(tables: &Tables, state: &mut AccountState, period: Period, out: &mut Ou
     }
     if let Some(days) = tables.thresholds.unpaid_block_after_days {
         if state.main() < Decimal::ZERO {
+            // Debt carried from an earlier period keeps its earlier due date.
+            if state.owed.is_zero() {
+                state.owed_due = period.next().first_day().checked_add_days(chrono::Days::new(u64::from(days)));
+            }
             state.owed = -state.main();
-            state.owed_due = period.next().first_day().checked_add_days(chrono::Days::new(u64::from(days)));
+        } else {
+            state.owed = Decimal::ZERO;
+            state.owed_due = None;
         }
     }
 }
