@@ -90,6 +90,7 @@ pub fn run(args: &RateArgs) -> anyhow::Result<ExitCode> {
     let mut summary = Summary::default();
     let mut ids = EventIds::default();
     let mut clock = args.now;
+    let mut line_number = 0u64;
     let mut out = Output::default();
     let mut lines: Vec<Vec<u8>> = Vec::with_capacity(BATCH_LINES);
     loop {
@@ -109,6 +110,7 @@ pub fn run(args: &RateArgs) -> anyhow::Result<ExitCode> {
             break;
         }
         for line in &lines {
+            line_number += 1;
             let text = line.trim_ascii_end();
             if text.is_empty() {
                 continue;
@@ -118,7 +120,7 @@ pub fn run(args: &RateArgs) -> anyhow::Result<ExitCode> {
             let rated_before = out.rated.len();
             match decode(text) {
                 Err(reject) => rater.reject_payload(reject, &mut out),
-                Ok(event) if !ids.first_time(&event.id) => {
+                Ok(event) if ids.contains(&event.id) => {
                     rater.reject_payload(duplicate(&event.id), &mut out);
                     if let Some(r) = out.rejected.last_mut() {
                         r.event_id = Some(event.id.clone());
@@ -131,12 +133,15 @@ pub fn run(args: &RateArgs) -> anyhow::Result<ExitCode> {
                         None => *clock.insert(clock.map_or(event.time, |c| c.max(event.time))),
                     };
                     rater.rate(&event, now, &mut out);
+                    if out.rejected.len() == before {
+                        ids.insert(&event.id);
+                    }
                 }
             }
             for r in &out.rejected[before..] {
                 *summary.rejected.entry(format!("{} {}", r.reject.code.number(), r.reject.code.name())).or_default() += 1;
                 let mut value = serde_json::to_value(r)?;
-                value["line"] = serde_json::json!(summary.lines);
+                value["line"] = serde_json::json!(line_number);
                 value["payload"] = serde_json::Value::String(String::from_utf8_lossy(text).into_owned());
                 writeln!(rejects_out, "{value}")?;
             }

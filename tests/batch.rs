@@ -26,6 +26,14 @@ fn rates_a_file_and_books_rejects_beside_it() {
     events.extend_from_slice(
         b"{\"v\":1,\"id\":\"e10\",\"kind\":\"usage\",\"account\":\"NOPE\",\"time\":\"2026-11-03T10:00:00Z\",\"service\":\"voice\",\"quantity\":1}\n",
     );
+    // Rejected for an unknown service, then sent again corrected: the
+    // correction is rated, not taken for a duplicate.
+    events.extend_from_slice(
+        b"{\"v\":1,\"id\":\"e11\",\"kind\":\"usage\",\"account\":\"A1\",\"time\":\"2026-11-03T10:00:00Z\",\"service\":\"vioce\",\"quantity\":60}\n\n",
+    );
+    events.extend_from_slice(
+        b"{\"v\":1,\"id\":\"e11\",\"kind\":\"usage\",\"account\":\"A1\",\"time\":\"2026-11-03T10:00:00Z\",\"service\":\"voice\",\"quantity\":60}\n",
+    );
     fs::write(dir.path().join("events.jsonl"), events).unwrap();
 
     let out = ratewire(
@@ -36,7 +44,7 @@ fn rates_a_file_and_books_rejects_beside_it() {
 
     let rated = lines(&dir.path().join("rated.jsonl"));
     let ids: Vec<&str> = rated.iter().map(|r| r["event_id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["e1", "e2", "e3"]);
+    assert_eq!(ids, ["e1", "e2", "e3", "e11"]);
     assert_eq!(rated[0]["gross"], "0.30");
 
     let rejects = lines(&dir.path().join("rated.rejects.jsonl"));
@@ -44,8 +52,17 @@ fn rates_a_file_and_books_rejects_beside_it() {
         rejects.iter().map(|r| (r["code"].as_u64().unwrap(), r["code_name"].as_str().unwrap())).collect();
     assert_eq!(
         codes,
-        [(2011, "DUPLICATE_EVENT"), (1001, "MALFORMED_JSON"), (1001, "MALFORMED_JSON"), (2001, "UNKNOWN_ACCOUNT")]
+        [
+            (2011, "DUPLICATE_EVENT"),
+            (1001, "MALFORMED_JSON"),
+            (1001, "MALFORMED_JSON"),
+            (2001, "UNKNOWN_ACCOUNT"),
+            (2002, "UNKNOWN_SERVICE")
+        ]
     );
+    // Physical line numbers of the input, blank lines included.
+    let line_numbers: Vec<u64> = rejects.iter().map(|r| r["line"].as_u64().unwrap()).collect();
+    assert_eq!(line_numbers, [4, 5, 6, 7, 8]);
     assert_eq!(rejects[0]["field"], "id");
     assert!(rejects[1]["message"].as_str().unwrap().contains("not UTF-8"));
     assert_eq!(rejects[3]["field"], "account");
@@ -53,9 +70,9 @@ fn rates_a_file_and_books_rejects_beside_it() {
 
     // Conservation: every line is either rated or rejected.
     let summary = String::from_utf8_lossy(&out.stdout);
-    assert!(summary.contains("events read               7"), "{summary}");
-    assert!(summary.contains("events rated              3"), "{summary}");
-    assert!(summary.contains("events rejected           4"), "{summary}");
+    assert!(summary.contains("events read               9"), "{summary}");
+    assert!(summary.contains("events rated              4"), "{summary}");
+    assert!(summary.contains("events rejected           5"), "{summary}");
 }
 
 #[test]

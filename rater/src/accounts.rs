@@ -88,7 +88,7 @@ struct Row {
     #[serde(default)]
     status: Option<String>,
     #[serde(default)]
-    credit_limit: Option<String>,
+    credit_limit: Option<Text>,
     #[serde(default)]
     segment: Option<String>,
     #[serde(default)]
@@ -104,7 +104,34 @@ struct Row {
 #[serde(untagged)]
 enum BalancesField {
     Text(String),
-    Table(std::collections::BTreeMap<String, String>),
+    Table(std::collections::BTreeMap<String, Text>),
+}
+
+/// A value written as a string or, in TOML, as an integer (`50`); floats
+/// are refused because they are not exact.
+#[derive(Debug)]
+struct Text(String);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Text;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a decimal string such as \"12.50\" or an integer")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -274,7 +301,7 @@ fn account(row: Row, line: usize) -> Result<AccountRef, String> {
         Some("cancelled") => AccountStatus::Cancelled,
         Some(other) => return Err(format!("account {id}: status {other:?} is not active, pending, suspended or cancelled")),
     };
-    let credit_limit = match non_empty(row.credit_limit) {
+    let credit_limit = match non_empty(row.credit_limit.map(|t| t.0)) {
         None => Decimal::ZERO,
         Some(c) => Decimal::from_str(&c)
             .ok()
@@ -289,7 +316,7 @@ fn account(row: Row, line: usize) -> Result<AccountRef, String> {
     };
     let pairs: Vec<(String, String)> = match row.balances {
         None => Vec::new(),
-        Some(BalancesField::Table(t)) => t.into_iter().collect(),
+        Some(BalancesField::Table(t)) => t.into_iter().map(|(k, v)| (k, v.0)).collect(),
         Some(BalancesField::Text(t)) => t
             .split(';')
             .map(str::trim)
@@ -340,8 +367,8 @@ mod tests {
 
     #[test]
     fn reads_toml() {
-        let text = "[[accounts]]\nid = \"A1\"\nplan = \"m\"\nbalances = { main = \"5\" }\n\n[[accounts]]\nid = \"A2\"\nstatus = \"sleeping\"\n";
+        let text = "[[accounts]]\nid = \"A1\"\nplan = \"m\"\ncredit_limit = 50\nbalances = { main = \"5\", bonus = 2 }\n\n[[accounts]]\nid = \"A2\"\nstatus = \"sleeping\"\n";
         let err = Accounts::parse_toml(text, "a.toml").unwrap_err().to_string();
-        assert!(err.starts_with("a.toml:6:1: account A2: status \"sleeping\""), "{err}");
+        assert!(err.starts_with("a.toml:7:1: account A2: status \"sleeping\""), "{err}");
     }
 }

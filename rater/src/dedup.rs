@@ -1,5 +1,7 @@
 //! Duplicate detection: a resent event (same id) is recorded once.
 //!
+//! Only rated events are recorded: an event rejected for its content (say,
+//! an account not yet in the reference data) may be sent again corrected.
 //! This is the in-memory index of one run; the ledger keeps the durable
 //! index for the open billing period.
 
@@ -12,12 +14,17 @@ pub struct EventIds {
 }
 
 impl EventIds {
-    /// Records `id`; returns whether it was new.
-    pub fn first_time(&mut self, id: &str) -> bool {
-        if self.seen.contains(id) {
-            return false;
+    /// Whether `id` was recorded.
+    #[must_use]
+    pub fn contains(&self, id: &str) -> bool {
+        self.seen.contains(id)
+    }
+
+    /// Records `id` as booked.
+    pub fn insert(&mut self, id: &str) {
+        if !self.seen.contains(id) {
+            self.seen.insert(id.into());
         }
-        self.seen.insert(id.into())
     }
 
     /// How many distinct ids have been seen.

@@ -250,11 +250,12 @@ impl Ctx<'_> {
             })
             .or_else(|| version.rates.find(service_id, zones).map(|(r, z)| (r, z, &version.tariff_id)));
         let Some((rate, zone, tariff)) = found else {
+            let field = if usage.destination.is_some() { "destination" } else { "service" };
             return Err(Reject::field(
                 RejectCode::NoRate,
-                if usage.destination.is_some() { "destination" } else { "service" },
+                field,
                 format!(
-                    "service: plan {} has no rate for {}{}",
+                    "{field}: plan {} has no rate for {}{}",
                     version.tariff_id,
                     service.name,
                     usage.destination.as_deref().map(|d| format!(" to destination {d}")).unwrap_or_default()

@@ -13,7 +13,7 @@ use super::account::AccountState;
 use super::settle::{Charge, settle};
 use crate::accounts::AccountStatus;
 use crate::money::Currency;
-use crate::record::{Draw, Output, Rated, RecordKind};
+use crate::record::{Action, ActionKind, ActionReason, Draw, Output, Rated, RecordKind};
 use crate::tables::{PlanVersion, Proration, Tables};
 use crate::time::{Period, days_left_in_month, local_midnight_utc};
 
@@ -118,6 +118,18 @@ fn close(tables: &Tables, state: &mut AccountState, period: Period, out: &mut Ou
         } else {
             state.owed = Decimal::ZERO;
             state.owed_due = None;
+            if state.blocked == Some(ActionReason::Unpaid) {
+                state.blocked = None;
+                out.actions.push(Action {
+                    account: state.id.clone(),
+                    kind: ActionKind::Unblock,
+                    reason: ActionReason::Paid,
+                    event_id: format!("{}/{period}/close", state.id),
+                    time,
+                    balance: Some(tables.balances[0].name.clone()),
+                    amount: state.main(),
+                });
+            }
         }
     }
 }

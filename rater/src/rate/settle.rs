@@ -39,7 +39,14 @@ pub(crate) fn settle(tables: &Tables, state: &mut AccountState, charge: &Charge,
     );
 
     if let Some(partner) = state.partner.as_deref().and_then(|p| tables.partners.get(p)) {
-        if charge.service.is_none_or(|s| partner.services.as_ref().is_none_or(|list| list.contains(&s))) {
+        // A partner limited to some services shares their usage only; one
+        // with no list shares recurring fees too.
+        let shares = match (charge.service, &partner.services) {
+            (_, None) => true,
+            (Some(s), Some(list)) => list.contains(&s),
+            (None, Some(_)) => false,
+        };
+        if shares {
             rec.partner = Some(partner.id.clone());
             rec.partner_share = charge.rounding.round_event(percent_of(rec.net, partner.share_percent));
         }
