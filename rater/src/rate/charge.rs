@@ -87,24 +87,36 @@ pub(crate) fn banded(
 ) -> Decimal {
     let span = if is_duration { window.to } else { Decimal::ZERO };
     let mut total = Decimal::ZERO;
+    // Without per-increment rounding, `price * units` is summed over the
+    // bands and divided by the rate unit once: each quotient is cut at 28
+    // places, and the cuts of several can add up to change the rounded
+    // charge (0.0200..01 rounds up to 0.03).
+    let per_increment = rate.rounding.at == RoundAt::Increment && rate.increments.is_some();
+    let mut priced_units = Decimal::ZERO;
     let mut first_band = None;
     schedule.split(tz, start, span, |band, seg_from, seg_to| {
         first_band.get_or_insert(band);
         if is_duration {
             let from = seg_from.max(window.from);
             let to = seg_to.min(window.to);
-            total += piece(rate, from, to, prices[usize::from(band)]);
+            let price = prices[usize::from(band)];
+            if per_increment {
+                total += piece(rate, from, to, price);
+            } else if to > from {
+                priced_units += price * (to - from);
+            }
         }
     });
     if !is_duration {
         let band = first_band.unwrap_or(0);
         total = piece(rate, window.from, window.to, prices[usize::from(band)]);
     }
-    total
+    total + priced_units / rate.rate_unit
 }
 
 /// Graduated tiers: each unit from `before` to `before + quantity` at the
-/// price of the tier it falls in.
+/// price of the tier it falls in; divided by the rate unit once, after
+/// summing, so that the sum stays exact.
 pub(crate) fn graduated(tiers: &[Tier], before: Decimal, quantity: Decimal, rate_unit: Decimal) -> Decimal {
     let after = before + quantity;
     let mut low = Decimal::ZERO;
@@ -113,14 +125,14 @@ pub(crate) fn graduated(tiers: &[Tier], before: Decimal, quantity: Decimal, rate
         let high = tier.up_to.unwrap_or(Decimal::MAX);
         let overlap = after.min(high) - before.max(low);
         if overlap > Decimal::ZERO {
-            total += tier.price * overlap / rate_unit;
+            total += tier.price * overlap;
         }
         if after <= high {
             break;
         }
         low = high;
     }
-    total
+    total / rate_unit
 }
 
 /// Volume tiers: the whole event at the price of the tier that the period's
@@ -204,6 +216,34 @@ mod tests {
         assert_eq!(volume(&tiers, d("80"), d("50"), d("1")), d("25"));
         // Total exactly 100 stays in tier 1.
         assert_eq!(volume(&tiers, d("50"), d("50"), d("1")), d("50"));
+    }
+
+    #[test]
+    fn parts_are_divided_by_the_rate_unit_once() {
+        // After 90 s: 10 s, 100 s and 10 s in three tiers at 0.01 per minute,
+        // 0.02 exactly. Each part divided on its own is 0.0016..67 +
+        // 0.016..67 + 0.0016..67, one unit in the 28th place too much, which
+        // rounding up would turn into 0.03.
+        let tiers = [
+            Tier { up_to: Some(d("100")), price: d("0.01") },
+            Tier { up_to: Some(d("200")), price: d("0.01") },
+            Tier { up_to: None, price: d("0.01") },
+        ];
+        assert_eq!(graduated(&tiers, d("90"), d("120"), d("60")), d("0.02"));
+        // The same with bands: 25, 70 and 25 minutes at 0.01 per hour.
+        let day = vec![(0, 0), (70 * 60, 1), (140 * 60, 2)];
+        let schedule = Schedule {
+            name: "s".into(),
+            bands: vec!["a".into(), "b".into(), "c".into()],
+            days: std::array::from_fn(|_| day.clone()),
+            holidays: std::collections::HashSet::new(),
+        };
+        let mut r = rate(RoundAt::Event, None);
+        r.rate_unit = d("3600");
+        let start = DateTime::parse_from_rfc3339("2026-03-02T00:45:00Z").unwrap().with_timezone(&Utc);
+        let w = Window { from: d("0"), to: d("7200") };
+        let prices = [d("0.01"), d("0.01"), d("0.01")];
+        assert_eq!(banded(&r, &w, &schedule, &prices, chrono_tz::UTC, start, true), d("0.02"));
     }
 
     #[test]

@@ -62,7 +62,8 @@ impl Schedule {
         let mut current: Option<(BandId, Decimal)> = None;
         for _ in 0..SEGMENTS_MAX {
             let here = Decimal::from(offset_s);
-            let (band, left_s) = self.band_at(&LocalInstant::at(tz, start + chrono::Duration::seconds(offset_s)));
+            let local = LocalInstant::at(tz, start + chrono::Duration::seconds(offset_s));
+            let (band, left_s) = self.band_at(&local);
             match current {
                 Some((open, _)) if open == band => {}
                 Some((open, from)) => {
@@ -71,7 +72,7 @@ impl Schedule {
                 }
                 None => current = Some((band, here)),
             }
-            offset_s += i64::from(left_s);
+            offset_s += elapsed_until(tz, start, offset_s, local.offset_seconds, left_s);
             if Decimal::from(offset_s) >= duration {
                 break;
             }
@@ -81,6 +82,26 @@ impl Schedule {
             f(open, from, duration);
         }
     }
+}
+
+/// Elapsed seconds from `offset_s` after `start` until the local clock has
+/// moved on `local_s` seconds, or until the UTC offset changes from
+/// `offset_now`, whichever is first: across a daylight-saving change local
+/// seconds are not elapsed seconds, so the band is read again there.
+fn elapsed_until(tz: Tz, start: DateTime<Utc>, offset_s: i64, offset_now: i32, local_s: u32) -> i64 {
+    let step = i64::from(local_s);
+    let offset_at = |s: i64| LocalInstant::at(tz, start + chrono::Duration::seconds(s)).offset_seconds;
+    if offset_at(offset_s + step) == offset_now {
+        return step;
+    }
+    // The first second with the new offset: offset_at(lo) is the old one,
+    // offset_at(hi) the new one.
+    let (mut lo, mut hi) = (offset_s, offset_s + step);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if offset_at(mid) == offset_now { lo = mid } else { hi = mid }
+    }
+    hi - offset_s
 }
 
 #[cfg(test)]
@@ -129,5 +150,29 @@ mod tests {
         assert_eq!(segments("2026-12-25T10:00:00Z", 60), vec![(2, 0, 60)]);
         // Zero duration: one empty segment in the band at the start.
         assert_eq!(segments("2026-11-04T10:00:00Z", 0), vec![(0, 0, 0)]);
+    }
+
+    #[test]
+    fn splits_by_elapsed_time_across_daylight_saving_changes() {
+        // night 00:00-02:30, day 02:30-24:00, every day; Berlin clocks.
+        let both = vec![(0, 0), (2 * 3600 + 1800, 1)];
+        let s = Schedule {
+            name: "n".into(),
+            bands: vec!["night".into(), "day".into()],
+            days: std::array::from_fn(|_| both.clone()),
+            holidays: HashSet::new(),
+        };
+        let split = |start: &str, seconds: i64| {
+            let start = DateTime::parse_from_rfc3339(start).unwrap().with_timezone(&Utc);
+            let mut out = Vec::new();
+            s.split(chrono_tz::Europe::Berlin, start, Decimal::from(seconds), |b, f, t| {
+                out.push((b, i64::try_from(f).unwrap(), i64::try_from(t).unwrap()));
+            });
+            out
+        };
+        // 01:59:59 CET, then the clock jumps to 03:00 CEST: one second of night.
+        assert_eq!(split("2026-03-29T00:59:59Z", 2), vec![(0, 0, 1), (1, 1, 2)]);
+        // 02:59:59 CEST, then back to 02:00 CET: night again until 02:30 CET.
+        assert_eq!(split("2026-10-25T00:59:59Z", 3600), vec![(1, 0, 1), (0, 1, 1801), (1, 1801, 3600)]);
     }
 }
