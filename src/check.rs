@@ -22,7 +22,7 @@ pub fn run(file: &Path, accounts: Option<&Path>) -> anyhow::Result<ExitCode> {
         tables.zones.len(),
         tables.plans.len(),
         tables.discounts.len(),
-        tables.overrides.values().map(Vec::len).sum::<usize>(),
+        tables.overrides.iter().map(Vec::len).sum::<usize>(),
     );
     if let Some(path) = accounts {
         let checked = Accounts::load(path).and_then(|a| a.check(&tables).map(|()| a));

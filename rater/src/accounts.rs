@@ -232,12 +232,12 @@ impl Accounts {
                 }
             }
             if let Some(partner) = &a.partner {
-                if !tables.partners.contains_key(partner) {
+                if !tables.partner_ids.contains_key(partner) {
                     bad(format!("account {}: partner {partner:?} is not in the catalog", a.id));
                 }
             }
             if let Some(region) = &a.tax_region {
-                if !tables.taxes.contains_key(region) {
+                if !tables.tax_ids.contains_key(region) {
                     bad(format!("account {}: tax_region {region:?} has no tax in the catalog", a.id));
                 }
             }

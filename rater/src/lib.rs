@@ -38,6 +38,7 @@
 
 pub mod accounts;
 pub mod catalog;
+pub mod clock;
 pub mod dedup;
 pub mod event;
 pub mod money;
@@ -52,7 +53,7 @@ pub use accounts::{AccountRef, AccountStatus, Accounts};
 pub use catalog::{Diagnostic, LoadError};
 pub use event::{Body, Event, decode};
 pub use rate::{AccountState, PERIODS_CATCH_UP_MAX, Rater, RaterConfig, to_increments};
-pub use record::{Action, ActionKind, ActionReason, Draw, Output, Rated, RecordKind, Rejected};
+pub use record::{Action, ActionKind, ActionReason, Draw, Draws, Output, Rated, RecordKind, Rejected};
 pub use reject::{Reject, RejectCode};
 pub use snapshot::CatalogHandle;
 pub use tables::Tables;

@@ -74,6 +74,10 @@ impl Rounding {
     /// Rounds `value` to the tariff's decimals, whatever the stage.
     #[must_use]
     pub fn round(&self, value: Decimal) -> Decimal {
+        // Nothing to round (and rounding would not change the value).
+        if value.scale() <= self.decimals {
+            return value;
+        }
         value.round_dp_with_strategy(self.decimals, self.mode.strategy())
     }
 
@@ -93,6 +97,9 @@ impl Rounding {
 /// tariff rounds only on the invoice line.
 #[must_use]
 pub fn to_ledger_scale(value: Decimal) -> Decimal {
+    if value.scale() <= LEDGER_SCALE {
+        return value;
+    }
     value.round_dp_with_strategy(LEDGER_SCALE, RoundingStrategy::MidpointNearestEven)
 }
 

@@ -38,6 +38,10 @@ pub enum RecordKind {
     Expiry,
 }
 
+/// The draws of one record: most records draw on one or two balances, kept
+/// inline so that a record needs no allocation for them.
+pub type Draws = smallvec::SmallVec<[Draw; 2]>;
+
 /// One draw on a balance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Draw {
@@ -95,7 +99,7 @@ pub struct Rated {
     /// Catalog version that rated it.
     pub catalog_version: Arc<str>,
     /// Every balance draw, in order.
-    pub draws: Vec<Draw>,
+    pub draws: Draws,
 }
 
 /// A rejected event, with why.

@@ -133,7 +133,7 @@ fn catalog_md_blocks() {
                 a.check(&tables).unwrap_or_else(|e| panic!("{at}: against the deploy example:\n{e}"));
             }
             "text" if block.text.starts_with("catalog.toml: catalog") => {
-                let overrides: usize = tables.overrides.values().map(Vec::len).sum();
+                let overrides: usize = tables.overrides.iter().map(Vec::len).sum();
                 let expected = format!(
                     "catalog.toml: catalog {} is valid: {} services, {} zones, {} plans, {} discounts, {} overrides\n\
                      accounts.csv: {} accounts are valid against catalog {}\n",

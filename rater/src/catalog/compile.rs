@@ -42,6 +42,8 @@ struct Compiler<'t> {
 struct Names {
     services: HashMap<String, ServiceId>,
     service_units: Vec<String>,
+    units: Vec<String>,
+    service_count: usize,
     zones: HashMap<String, ZoneId>,
     zone_count: u32,
     schedules: HashMap<String, u32>,
@@ -66,6 +68,8 @@ impl Compiler<'_> {
         let mut names = Names {
             services: HashMap::new(),
             service_units: Vec::new(),
+            units: Vec::new(),
+            service_count: file.services.len(),
             zones: HashMap::new(),
             zone_count: 0,
             schedules: HashMap::new(),
@@ -85,6 +89,7 @@ impl Compiler<'_> {
             services.push(Service {
                 name: Arc::from(name.get_ref().as_str()),
                 is_duration: unit == "second",
+                unit_id: intern(&mut names.units, &unit),
                 unit,
                 quantity_max,
             });
@@ -129,7 +134,8 @@ impl Compiler<'_> {
         }
 
         let discounts = self.discounts(file, &names);
-        let mut overrides: HashMap<String, Vec<Override>, foldhash::fast::RandomState> = HashMap::default();
+        let mut overrides: Vec<Vec<Override>> = Vec::new();
+        let mut override_ids: HashMap<String, u32> = HashMap::new();
         for spec in &file.overrides {
             let account = spec.account.get_ref().clone();
             let context = format!("override for account {account}");
@@ -137,7 +143,11 @@ impl Compiler<'_> {
             let valid_to = spec.valid_to.as_ref().and_then(|d| self.date(d));
             self.window(valid_from, valid_to, spec.valid_to.as_ref().map(Spanned::span), &context);
             let rates = self.rate_index(&spec.rates, rounding, &names, &context);
-            overrides.entry(account.clone()).or_default().push(Override {
+            let slot = *override_ids.entry(account.clone()).or_insert_with(|| {
+                overrides.push(Vec::new());
+                id32(overrides.len() - 1)
+            });
+            overrides[slot as usize].push(Override {
                 valid_from,
                 valid_to,
                 tariff_id: Arc::from(format!("override:{account}")),
@@ -145,20 +155,26 @@ impl Compiler<'_> {
             });
         }
 
-        let mut partners = HashMap::new();
+        let mut partners = Vec::new();
+        let mut partner_ids = HashMap::new();
         for (name, spec) in &file.partners {
             let share_percent = self.percent(&spec.share_percent, &format!("partner {}", name.get_ref()));
             let services = spec.services.as_ref().map(|s| self.service_list(s, &names));
-            partners.insert(
-                name.get_ref().clone(),
-                Partner { id: Arc::from(name.get_ref().as_str()), share_percent, services },
-            );
+            partner_ids.insert(name.get_ref().clone(), id32(partners.len()));
+            partners.push(Partner {
+                id: Arc::from(name.get_ref().as_str()),
+                share_percent,
+                share_factor: share_percent / Decimal::ONE_HUNDRED,
+                services,
+            });
         }
-        let mut taxes = HashMap::new();
+        let mut taxes = Vec::new();
+        let mut tax_ids = HashMap::new();
         for (name, spec) in &file.taxes {
             let rate_percent = self.percent(&spec.rate_percent, &format!("tax {}", name.get_ref()));
             let exempt = self.service_list(&spec.exempt_services, &names);
-            taxes.insert(name.get_ref().clone(), Tax { rate_percent, exempt });
+            tax_ids.insert(name.get_ref().clone(), id32(taxes.len()));
+            taxes.push(Tax { rate_percent, rate_factor: rate_percent / Decimal::ONE_HUNDRED, exempt });
         }
         let t = &file.thresholds;
         let thresholds = Thresholds {
@@ -182,8 +198,12 @@ impl Compiler<'_> {
             plans,
             discounts,
             overrides,
+            override_ids,
             partners,
+            partner_ids,
             taxes,
+            tax_ids,
+            units: names.units.clone(),
             thresholds,
         }
     }
@@ -410,6 +430,7 @@ impl Compiler<'_> {
         let mut out = vec![BalanceDef {
             name: Arc::from(MAIN_BALANCE_NAME),
             unit: None,
+            unit_id: None,
             priority: u32::MAX,
             services: None,
             zones: None,
@@ -442,14 +463,29 @@ impl Compiler<'_> {
                     self.error(spec.unit.span(), format!("balance {bname}: no service is measured in {unit:?} (use \"money\" for a money balance)"));
                 }
             }
-            let zones = spec.zones.as_ref().map(|z| z.iter().filter_map(|n| self.lookup(&names.zones, n, "zone")).collect());
+            let zones = spec.zones.as_ref().map(|z| {
+                let mut ids: Vec<ZoneId> = z.iter().filter_map(|n| self.lookup(&names.zones, n, "zone")).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                ids
+            });
+            let unit_id = unit.as_ref().map(|u| intern(&mut names.units, u));
             let expires = spec.expires.unwrap_or(unit.is_some());
             let rollover_max = spec.rollover_max.as_ref().map(|r| self.non_negative(r, &format!("balance {bname}: rollover_max")));
             if let (Some(r), false) = (&spec.rollover_max, expires) {
                 self.error(r.span(), format!("balance {bname}: rollover_max needs a balance that expires"));
             }
             names.balances.insert(bname.clone(), id32(out.len()));
-            out.push(BalanceDef { name: Arc::from(bname.as_str()), unit, priority: spec.priority, services, zones, expires, rollover_max });
+            out.push(BalanceDef {
+                name: Arc::from(bname.as_str()),
+                unit,
+                unit_id,
+                priority: spec.priority,
+                services,
+                zones,
+                expires,
+                rollover_max,
+            });
         }
         out
     }
@@ -511,7 +547,7 @@ impl Compiler<'_> {
     }
 
     fn rate_index(&mut self, specs: &[RateSpec], rounding: Rounding, names: &Names, context: &str) -> RateIndex {
-        let mut index = RateIndex::default();
+        let mut index = RateIndex::new(names.service_count, names.zone_count as usize);
         for spec in specs {
             let Some(service) = self.lookup(&names.services, &spec.service, "service") else { continue };
             let zone = match &spec.zone {
@@ -527,10 +563,9 @@ impl Compiler<'_> {
                 spec.zone.as_ref().map(|z| format!("/{}", z.get_ref())).unwrap_or_default()
             );
             let Some(rate) = self.rate(spec, rounding, names, service, zone, &where_) else { continue };
-            if index.by_key.insert((service, zone), id32(index.rates.len())).is_some() {
+            if !index.insert(service, zone, rate) {
                 self.error(spec.service.span(), format!("{where_}: a rate for this service and zone is already defined"));
             }
-            index.rates.push(rate);
         }
         index
     }
@@ -654,6 +689,7 @@ impl Compiler<'_> {
             maximum,
             rounding,
             counter: service * (names.zone_count + 1) + zone.map_or(0, |z| z + 1),
+            unit_factor: crate::tables::exact_inverse(rate_unit),
         })
     }
 
@@ -728,7 +764,7 @@ impl Compiler<'_> {
                 self.error(spec.id.span(), format!("{context} is defined twice"));
             }
             let off = match (&spec.percent, &spec.amount) {
-                (Some(p), None) => DiscountOff::Percent(self.percent(p, &context)),
+                (Some(p), None) => DiscountOff::Percent(self.percent(p, &context) / Decimal::ONE_HUNDRED),
                 (None, Some(a)) => DiscountOff::FixedPerPeriod(self.positive(a, &format!("{context}: amount"))),
                 _ => {
                     self.error(spec.id.span(), format!("{context}: give exactly one of percent or amount"));
@@ -764,6 +800,17 @@ fn model_label(m: ModelName) -> &'static str {
         ModelName::Package => "package",
         ModelName::Percentage => "percentage",
         ModelName::PerDevice => "per_device",
+    }
+}
+
+/// The index of `unit` in `units`, added if new.
+fn intern(units: &mut Vec<String>, unit: &str) -> u32 {
+    match units.iter().position(|u| u == unit) {
+        Some(i) => id32(i),
+        None => {
+            units.push(unit.to_string());
+            id32(units.len() - 1)
+        }
     }
 }
 

@@ -1,20 +1,35 @@
 //! Per-account rating state: plan, status, balances and period counters.
 //!
-//! Ids in here (plans, balances, rate counters) index the tables the state
-//! was last rated against; [`AccountState::remap`] moves them to new tables
-//! after a catalog reload, by name.
+//! Ids in here (plans, balances, rate counters, partner, tax, overrides,
+//! discounts) index the tables the state was last rated against;
+//! [`AccountState::remap`] moves them to new tables after a catalog reload,
+//! by name. What can be worked out once per account (its partner, tax,
+//! overrides and the discounts that may apply to it) is resolved here, not
+//! per event.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
 
 use crate::accounts::{AccountRef, AccountStatus};
 use crate::money::Currency;
 use crate::tables::{BalanceId, MAIN_BALANCE, PlanId, Tables};
-use crate::time::Period;
+use crate::clock::ZoneClock;
+use crate::time::{LocalInstant, Period};
+
+/// One balance other than `main`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Balance {
+    /// Which balance.
+    pub id: BalanceId,
+    /// Its draw priority (lower first), copied from the catalog.
+    pub priority: u32,
+    /// Amount, in its unit.
+    pub amount: Decimal,
+}
 
 /// Everything the rater keeps about one account between events.
 #[derive(Debug, Clone)]
@@ -41,8 +56,10 @@ pub struct AccountState {
     pub plan_since: Option<NaiveDate>,
     /// The open period, once the account has been seen.
     pub period: Option<Period>,
-    /// Balances by id, with amount; `main` is always first.
-    pub balances: Vec<(BalanceId, Decimal)>,
+    /// The main money balance (may be negative down to the credit limit).
+    pub main: Decimal,
+    /// Other balances, sorted by (priority, id): the order they are drawn.
+    pub balances: Vec<Balance>,
     /// Chargeable quantity used this period, by rate counter key.
     pub counters: Vec<(u32, Decimal)>,
     /// Amount used this period of each fixed discount, by discount index.
@@ -62,19 +79,24 @@ pub struct AccountState {
     /// Whether the main balance is below the low-balance threshold (and the
     /// customer was told).
     pub low_notified: bool,
+    /// Resolved against the current tables: index of the partner.
+    pub(crate) partner_idx: Option<u32>,
+    /// Resolved: index of the tax.
+    pub(crate) tax_idx: Option<u32>,
+    /// Resolved: index of the account's override list.
+    pub(crate) overrides_idx: Option<u32>,
+    /// Resolved: discounts whose plan, segment and account filters admit
+    /// this account on its current plan, in catalog order.
+    pub(crate) discounts: Vec<u32>,
+    /// The account's local clock (its time zone's offset table).
+    pub clock: Arc<ZoneClock>,
 }
 
 impl AccountState {
     /// Fresh state from reference data, with opening balances.
     #[must_use]
     pub fn new(account: &AccountRef, tables: &Tables) -> Self {
-        let mut balances = vec![(MAIN_BALANCE, Decimal::ZERO)];
-        for (name, amount) in &account.balances {
-            if let Some(&id) = tables.balance_ids.get(name) {
-                add_to(&mut balances, id, *amount);
-            }
-        }
-        Self {
+        let mut state = Self {
             id: account.id.clone(),
             tz: account.time_zone,
             currency: account.currency,
@@ -86,7 +108,8 @@ impl AccountState {
             plan: account.plan.as_ref().and_then(|p| tables.plan_ids.get(p).copied()),
             plan_since: account.activated,
             period: None,
-            balances,
+            main: Decimal::ZERO,
+            balances: Vec::new(),
             counters: Vec::new(),
             fixed_used: Vec::new(),
             devices_today: HashSet::new(),
@@ -96,36 +119,91 @@ impl AccountState {
             owed_due: None,
             blocked: None,
             low_notified: false,
+            partner_idx: None,
+            tax_idx: None,
+            overrides_idx: None,
+            discounts: Vec::new(),
+            clock: ZoneClock::of(account.time_zone),
+        };
+        for (name, amount) in &account.balances {
+            if let Some(&id) = tables.balance_ids.get(name) {
+                state.add(tables, id, *amount);
+            }
         }
+        state.resolve(tables);
+        state
     }
 
     /// Takes reference data that may have changed on reload: zone, partner,
     /// segment, tax region, credit limit. Plan, status and balances are the
     /// rater's own once an account has been seen.
-    pub fn refresh(&mut self, account: &AccountRef) {
+    pub fn refresh(&mut self, account: &AccountRef, tables: &Tables) {
         self.tz = account.time_zone;
         self.currency = account.currency;
         self.partner = account.partner.as_deref().map(Arc::from);
         self.segment.clone_from(&account.segment);
         self.tax_region.clone_from(&account.tax_region);
         self.credit_limit = account.credit_limit;
+        if self.clock.tz() != account.time_zone {
+            self.clock = ZoneClock::of(account.time_zone);
+        }
+        self.resolve(tables);
+    }
+
+    /// Works out, against `tables`, what does not change from event to
+    /// event; called again when the plan, the tables or the reference change.
+    pub(crate) fn resolve(&mut self, tables: &Tables) {
+        self.partner_idx = self.partner.as_deref().and_then(|p| tables.partner_ids.get(p).copied());
+        self.tax_idx = self.tax_region.as_deref().and_then(|r| tables.tax_ids.get(r).copied());
+        self.overrides_idx = tables.override_ids.get(&*self.id).copied();
+        self.discounts.clear();
+        for (i, d) in tables.discounts.iter().enumerate() {
+            let admits = d.plans.as_ref().is_none_or(|p| self.plan.is_some_and(|plan| p.contains(&plan)))
+                && d.segments.as_ref().is_none_or(|s| self.segment.as_ref().is_some_and(|seg| s.contains(seg)))
+                && d.accounts.as_ref().is_none_or(|a| a.iter().any(|id| **id == *self.id));
+            if admits {
+                self.discounts.push(u32::try_from(i).unwrap_or(u32::MAX));
+            }
+        }
     }
 
     /// The main money balance.
     #[must_use]
     pub fn main(&self) -> Decimal {
-        self.balances[0].1
+        self.main
     }
 
     /// The amount of a balance (zero if never credited).
     #[must_use]
     pub fn balance(&self, id: BalanceId) -> Decimal {
-        self.balances.iter().find(|(b, _)| *b == id).map_or(Decimal::ZERO, |(_, a)| *a)
+        if id == MAIN_BALANCE {
+            return self.main;
+        }
+        self.balances.iter().find(|b| b.id == id).map_or(Decimal::ZERO, |b| b.amount)
     }
 
     /// Adds `delta` to a balance and returns its new amount.
-    pub fn add(&mut self, id: BalanceId, delta: Decimal) -> Decimal {
-        add_to(&mut self.balances, id, delta)
+    pub fn add(&mut self, tables: &Tables, id: BalanceId, delta: Decimal) -> Decimal {
+        if id == MAIN_BALANCE {
+            self.main += delta;
+            return self.main;
+        }
+        if let Some(b) = self.balances.iter_mut().find(|b| b.id == id) {
+            b.amount += delta;
+            return b.amount;
+        }
+        let priority = tables.balances[id as usize].priority;
+        let at = self.balances.partition_point(|b| (b.priority, b.id) < (priority, id));
+        self.balances.insert(at, Balance { id, priority, amount: delta });
+        delta
+    }
+
+    /// Adds to the balance at position `at` of `balances` (as iterated in
+    /// draw order) and returns its new amount.
+    pub(crate) fn add_at(&mut self, at: usize, delta: Decimal) -> Decimal {
+        let b = &mut self.balances[at];
+        b.amount += delta;
+        b.amount
     }
 
     /// The period counter for a rate.
@@ -142,20 +220,22 @@ impl AccountState {
         }
     }
 
+    /// Reads `utc` on the account's clock.
+    #[must_use]
+    pub fn local(&self, utc: DateTime<Utc>) -> LocalInstant {
+        self.clock.local(utc)
+    }
+
     /// Moves every id to `new` tables, by name through `old`. Balances,
     /// counters and fixed discounts whose names are gone from the new
     /// catalog are dropped.
     pub fn remap(&mut self, old: &Tables, new: &Tables) {
         self.plan = self.plan.and_then(|p| new.plan_ids.get(&*old.plans[p as usize].id).copied());
-        self.balances.retain_mut(|(id, _)| match new.balance_ids.get(&*old.balances[*id as usize].name) {
-            Some(&n) => {
-                *id = n;
-                true
+        let balances = std::mem::take(&mut self.balances);
+        for b in balances {
+            if let Some(&id) = new.balance_ids.get(&*old.balances[b.id as usize].name) {
+                self.add(new, id, b.amount);
             }
-            None => false,
-        });
-        if self.balances.first().is_none_or(|(id, _)| *id != MAIN_BALANCE) {
-            self.balances.insert(0, (MAIN_BALANCE, Decimal::ZERO));
         }
         // Counter keys encode (service, zone); map both by name.
         let old_stride = u32::try_from(old.zones.len()).unwrap_or(u32::MAX) + 1;
@@ -184,18 +264,6 @@ impl AccountState {
                 None => false,
             }
         });
-    }
-}
-
-fn add_to(balances: &mut Vec<(BalanceId, Decimal)>, id: BalanceId, delta: Decimal) -> Decimal {
-    match balances.iter_mut().find(|(b, _)| *b == id) {
-        Some((_, amount)) => {
-            *amount += delta;
-            *amount
-        }
-        None => {
-            balances.push((id, delta));
-            delta
-        }
+        self.resolve(new);
     }
 }

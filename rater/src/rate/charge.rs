@@ -4,9 +4,9 @@
 //! by the rate unit, and rounding happens only where the rate says.
 
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 use rust_decimal::Decimal;
 
+use crate::clock::ZoneClock;
 use crate::money::RoundAt;
 use crate::tables::{Model, Rate, Schedule, Tier};
 
@@ -15,13 +15,26 @@ use crate::tables::{Model, Rate, Schedule, Tier};
 #[must_use]
 pub fn to_increments(quantity: Decimal, increments: Option<(Decimal, Decimal)>) -> Decimal {
     let Some((first, next)) = increments else { return quantity };
-    if quantity <= Decimal::ZERO {
-        Decimal::ZERO
-    } else if quantity <= first {
+    if quantity.is_sign_negative() || quantity.is_zero() {
+        return Decimal::ZERO;
+    }
+    // Whole quantities and increments (seconds, bytes, messages): integers.
+    if let (Some(q), Some(f), Some(n)) = (whole(quantity), whole(first), whole(next)) {
+        let rated = if q <= f { Some(f) } else { (q - f).div_ceil(n).checked_mul(n).and_then(|steps| f.checked_add(steps)) };
+        if let Some(rated) = rated {
+            return Decimal::from(rated);
+        }
+    }
+    if quantity <= first {
         first
     } else {
         first + ((quantity - first) / next).ceil() * next
     }
+}
+
+/// `d` as an integer, if it is a whole number that fits.
+fn whole(d: Decimal) -> Option<u64> {
+    if d.scale() == 0 { u64::try_from(d.mantissa()).ok() } else { None }
 }
 
 /// How many increments start before offset `at` (increments start at 0,
@@ -81,7 +94,7 @@ pub(crate) fn banded(
     window: &Window,
     schedule: &Schedule,
     prices: &[Decimal],
-    tz: Tz,
+    clock: &ZoneClock,
     start: DateTime<Utc>,
     is_duration: bool,
 ) -> Decimal {
@@ -94,7 +107,7 @@ pub(crate) fn banded(
     let per_increment = rate.rounding.at == RoundAt::Increment && rate.increments.is_some();
     let mut priced_units = Decimal::ZERO;
     let mut first_band = None;
-    schedule.split(tz, start, span, |band, seg_from, seg_to| {
+    schedule.split(clock, start, span, |band, seg_from, seg_to| {
         first_band.get_or_insert(band);
         if is_duration {
             let from = seg_from.max(window.from);
@@ -175,6 +188,7 @@ mod tests {
             maximum: None,
             rounding: Rounding { decimals: 2, mode: RoundingMode::HalfUp, at },
             counter: 0,
+            unit_factor: None,
         }
     }
 
@@ -243,7 +257,7 @@ mod tests {
         let start = DateTime::parse_from_rfc3339("2026-03-02T00:45:00Z").unwrap().with_timezone(&Utc);
         let w = Window { from: d("0"), to: d("7200") };
         let prices = [d("0.01"), d("0.01"), d("0.01")];
-        assert_eq!(banded(&r, &w, &schedule, &prices, chrono_tz::UTC, start, true), d("0.02"));
+        assert_eq!(banded(&r, &w, &schedule, &prices, &ZoneClock::of(chrono_tz::UTC), start, true), d("0.02"));
     }
 
     #[test]

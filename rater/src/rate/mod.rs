@@ -51,7 +51,12 @@ pub struct Rater {
     accounts: Arc<Accounts>,
     config: RaterConfig,
     states: Vec<AccountState>,
-    index: HashMap<Arc<str>, u32, foldhash::fast::RandomState>,
+    /// Slot by the account id's hash: the id itself is compared in the
+    /// state, which rating reads anyway, so a lookup touches no other memory.
+    index: HashMap<u64, u32, foldhash::fast::RandomState>,
+    /// Slots of ids whose hash another id had first.
+    collided: HashMap<Arc<str>, u32>,
+    ids: foldhash::fast::FixedState,
     devices: foldhash::fast::FixedState,
 }
 
@@ -65,6 +70,8 @@ impl Rater {
             config,
             states: Vec::new(),
             index: HashMap::default(),
+            collided: HashMap::new(),
+            ids: foldhash::fast::FixedState::with_seed(0x6163_636f_756e_7473),
             devices: foldhash::fast::FixedState::with_seed(0x7261_7465_7769_7265),
         }
     }
@@ -90,7 +97,7 @@ impl Rater {
     pub fn set_accounts(&mut self, accounts: Arc<Accounts>) {
         for state in &mut self.states {
             if let Some(a) = accounts.get(&state.id) {
-                state.refresh(a);
+                state.refresh(a, &self.tables);
             }
         }
         self.accounts = accounts;
@@ -99,7 +106,7 @@ impl Rater {
     /// The state of an account the rater has seen.
     #[must_use]
     pub fn state(&self, account: &str) -> Option<&AccountState> {
-        self.index.get(account).map(|&i| &self.states[i as usize])
+        self.find(account).map(|i| &self.states[i])
     }
 
     /// Every account state, in first-seen order.
@@ -134,9 +141,9 @@ impl Rater {
     }
 
     fn try_rate(&mut self, event: &Event, now: DateTime<Utc>, out: &mut Output) -> Result<(), Reject> {
-        let age = now.signed_duration_since(event.time);
-        if age.num_seconds() > i64::from(self.config.event_age_max_days) * 86_400
-            || -age.num_seconds() > i64::from(self.config.event_future_max_seconds)
+        let age_s = now.timestamp() - event.time.timestamp();
+        if age_s > i64::from(self.config.event_age_max_days) * 86_400
+            || -age_s > i64::from(self.config.event_future_max_seconds)
         {
             return Err(Reject::field(
                 RejectCode::TimeOutOfWindow,
@@ -153,7 +160,8 @@ impl Rater {
         let slot = self.slot(&event.account)?;
         let tables = &*self.tables;
         let state = &mut self.states[slot];
-        let ctx = Ctx { tables, event, local: LocalInstant::at(state.tz, event.time), devices: &self.devices };
+        let local = state.local(event.time);
+        let ctx = Ctx { tables, event, local, devices: &self.devices };
         match &event.body {
             Body::Usage(usage) => ctx.usage(state, usage, out),
             Body::Subscription { action, plan } => ctx.subscription(state, *action, plan.as_deref(), out),
@@ -168,8 +176,8 @@ impl Rater {
 
     /// The state slot of an account, created from reference data on first sight.
     fn slot(&mut self, account: &str) -> Result<usize, Reject> {
-        if let Some(&i) = self.index.get(account) {
-            return Ok(i as usize);
+        if let Some(i) = self.find(account) {
+            return Ok(i);
         }
         let Some(reference) = self.accounts.get(account) else {
             return Err(Reject::field(
@@ -179,9 +187,26 @@ impl Rater {
             ));
         };
         let i = self.states.len();
+        let slot = u32::try_from(i).unwrap_or(u32::MAX);
         self.states.push(AccountState::new(reference, &self.tables));
-        self.index.insert(reference.id.clone(), u32::try_from(i).unwrap_or(u32::MAX));
+        match self.index.entry(self.ids.hash_one(account)) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(slot);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.collided.insert(reference.id.clone(), slot);
+            }
+        }
         Ok(i)
+    }
+
+    fn find(&self, account: &str) -> Option<usize> {
+        if let Some(&i) = self.index.get(&self.ids.hash_one(account)) {
+            if &*self.states[i as usize].id == account {
+                return Some(i as usize);
+            }
+        }
+        self.collided.get(account).map(|&i| i as usize)
     }
 }
 
@@ -240,9 +265,9 @@ impl Ctx<'_> {
         let mut candidates = [0 as ZoneId; MATCHES_MAX];
         let n = usage.destination.as_deref().map_or(0, |d| tables.prefixes.matches(d, &mut candidates));
         let zones = &candidates[..n];
-        let found = tables
-            .overrides
-            .get(&*state.id)
+        let found = state
+            .overrides_idx
+            .map(|i| &tables.overrides[i as usize])
             .and_then(|list| {
                 list.iter().filter(|o| in_window(date, o.valid_from, o.valid_to)).find_map(|o| {
                     o.rates.find(service_id, zones).map(|(r, z)| (r, z, &o.tariff_id))
@@ -307,7 +332,7 @@ impl Ctx<'_> {
                 &window,
                 &tables.schedules[*schedule as usize],
                 prices,
-                state.tz,
+                &state.clock,
                 self.event.time,
                 service.is_duration,
             ),
@@ -364,25 +389,21 @@ impl Ctx<'_> {
         out: &mut Output,
     ) -> Decimal {
         let tables = self.tables;
-        let unit = &tables.services[service as usize].unit;
-        let mut usable: Vec<(u32, u32, Decimal)> = state
-            .balances
-            .iter()
-            .filter(|(id, amount)| {
-                let def = &tables.balances[*id as usize];
-                *amount > Decimal::ZERO && def.unit.as_ref() == Some(unit) && def.covers(service, zone)
-            })
-            .map(|(id, amount)| (tables.balances[*id as usize].priority, *id, *amount))
-            .collect();
-        if usable.is_empty() {
-            return Decimal::ZERO;
-        }
-        usable.sort_unstable_by_key(|(priority, id, _)| (*priority, *id));
+        let unit = tables.services[service as usize].unit_id;
         let mut covered = Decimal::ZERO;
-        for (_, id, amount) in usable {
-            let take = amount.min(quantity - covered);
-            let remaining = state.add(id, -take);
-            let name = tables.balances[id as usize].name.clone();
+        // Balances are kept in draw order; no list is built per event.
+        for at in 0..state.balances.len() {
+            let b = state.balances[at];
+            if b.amount.is_sign_negative() || b.amount.is_zero() {
+                continue;
+            }
+            let def = &tables.balances[b.id as usize];
+            if def.unit_id != Some(unit) || !def.covers(service, zone) {
+                continue;
+            }
+            let take = b.amount.min(quantity - covered);
+            let remaining = state.add_at(at, -take);
+            let name = def.name.clone();
             rec.draws.push(Draw { balance: name.clone(), amount: take, remaining });
             covered += take;
             if remaining.is_zero() && tables.thresholds.notify_exhausted {
@@ -453,6 +474,7 @@ impl Ctx<'_> {
             SubscriptionAction::Activate => {
                 state.status = AccountStatus::Active;
                 state.plan = new_plan;
+                state.resolve(tables);
                 state.plan_since = Some(date);
                 rec.tariff = new_plan.map(|p| tables.plans[p as usize].id.clone());
                 out.rated.push(rec);
@@ -464,6 +486,7 @@ impl Ctx<'_> {
                     fees(tables, state, &old, period, date, Sign::Credit, &prefix, self.event.time, out);
                 }
                 state.plan = new_plan;
+                state.resolve(tables);
                 state.plan_since = Some(date);
                 if let Some(new) = plan_version(tables, state, date).cloned() {
                     fees(tables, state, &new, period, date, Sign::Charge, &prefix, self.event.time, out);
@@ -522,7 +545,7 @@ impl Ctx<'_> {
         rec.charge = -money.amount;
         rec.net = -money.amount;
         rec.gross = -money.amount;
-        let remaining = state.add(balance, money.amount);
+        let remaining = state.add(tables, balance, money.amount);
         rec.draws.push(Draw { balance: tables.balances[balance as usize].name.clone(), amount: -money.amount, remaining });
         // Any credit to main (payment, top-up, credit adjustment) pays off
         // what a closed period left owing.

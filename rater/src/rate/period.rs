@@ -13,7 +13,7 @@ use super::account::AccountState;
 use super::settle::{Charge, settle};
 use crate::accounts::AccountStatus;
 use crate::money::Currency;
-use crate::record::{Action, ActionKind, ActionReason, Draw, Output, Rated, RecordKind};
+use crate::record::{Action, ActionKind, ActionReason, Draw, Draws, Output, Rated, RecordKind};
 use crate::tables::{PlanVersion, Proration, Tables};
 use crate::time::{Period, days_left_in_month, local_midnight_utc};
 
@@ -67,7 +67,7 @@ pub(crate) fn start(
     }
     let Some(version) = plan_version(tables, state, from) else { return };
     for &(balance, amount) in &version.grants {
-        let remaining = state.add(balance, amount);
+        let remaining = state.add(tables, balance, amount);
         let name = tables.balances[balance as usize].name.clone();
         let mut rec = generated(tables, state, format!("{id_prefix}/grant/{name}"), RecordKind::Grant, name.clone(), time, period);
         rec.quantity = amount;
@@ -83,8 +83,8 @@ pub(crate) fn start(
 /// negative main balance becomes an amount owed with a due date.
 fn close(tables: &Tables, state: &mut AccountState, period: Period, out: &mut Output) {
     let time = local_midnight_utc(state.tz, period.next().first_day());
-    let balances = state.balances.clone();
-    for (id, amount) in balances {
+    for at in 0..state.balances.len() {
+        let crate::rate::account::Balance { id, amount, .. } = state.balances[at];
         let def = &tables.balances[id as usize];
         if !def.expires || amount <= Decimal::ZERO {
             continue;
@@ -94,7 +94,7 @@ fn close(tables: &Tables, state: &mut AccountState, period: Period, out: &mut Ou
         if expired.is_zero() {
             continue;
         }
-        let remaining = state.add(id, -expired);
+        let remaining = state.add_at(at, -expired);
         let mut rec = generated(
             tables,
             state,
@@ -225,6 +225,6 @@ pub(crate) fn generated(
         partner: None,
         partner_share: Decimal::ZERO,
         catalog_version: tables.version.clone(),
-        draws: Vec::new(),
+        draws: Draws::new(),
     }
 }

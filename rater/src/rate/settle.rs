@@ -7,9 +7,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
 use super::account::AccountState;
-use crate::money::{Rounding, percent_of};
+use crate::money::Rounding;
 use crate::record::{Action, ActionKind, ActionReason, Draw, Output, Rated};
-use crate::tables::{BalanceId, DiscountOff, MAIN_BALANCE, ServiceId, Tables, ZoneId, in_window};
+use crate::tables::{DiscountOff, MAIN_BALANCE, ServiceId, Tables, ZoneId, in_window};
 
 /// What is being settled.
 pub(crate) struct Charge {
@@ -38,7 +38,7 @@ pub(crate) fn settle(tables: &Tables, state: &mut AccountState, charge: &Charge,
         "discount within the charge, of its sign"
     );
 
-    if let Some(partner) = state.partner.as_deref().and_then(|p| tables.partners.get(p)) {
+    if let Some(partner) = state.partner_idx.map(|p| &tables.partners[p as usize]) {
         // A partner limited to some services shares their usage only; one
         // with no list shares recurring fees too.
         let shares = match (charge.service, &partner.services) {
@@ -48,17 +48,19 @@ pub(crate) fn settle(tables: &Tables, state: &mut AccountState, charge: &Charge,
         };
         if shares {
             rec.partner = Some(partner.id.clone());
-            rec.partner_share = charge.rounding.round_event(percent_of(rec.net, partner.share_percent));
+            rec.partner_share = charge.rounding.round_event(rec.net * partner.share_factor);
         }
     }
-    if let Some(tax) = state.tax_region.as_deref().and_then(|r| tables.taxes.get(r)) {
+    if let Some(tax) = state.tax_idx.map(|t| &tables.taxes[t as usize]) {
         if charge.service.is_none_or(|s| !tax.exempt.contains(&s)) {
-            rec.tax = charge.rounding.round_event(percent_of(rec.net, tax.rate_percent));
+            rec.tax = charge.rounding.round_event(rec.net * tax.rate_factor);
         }
     }
     rec.gross = rec.net + rec.tax;
-    draw_money(tables, state, rec.gross, charge.service, charge.zone, rec);
-    check_main(tables, state, &rec.event_id, rec.event_time, out);
+    if !rec.gross.is_zero() {
+        draw_money(tables, state, rec.gross, charge.service, charge.zone, rec);
+        check_main(tables, state, &rec.event_id, rec.event_time, out);
+    }
 }
 
 /// Discounts in catalog order, each on what the previous left. A credit (a
@@ -73,22 +75,22 @@ fn discounts(tables: &Tables, state: &mut AccountState, charge: &Charge) -> (Dec
         return (Decimal::ZERO, applied);
     }
     let credit = left < Decimal::ZERO;
-    for (i, d) in tables.discounts.iter().enumerate() {
+    // Only the discounts resolved for the account (plan, segment, account
+    // filters) are looked at; service and dates are checked here.
+    for i in 0..state.discounts.len() {
+        let key = state.discounts[i];
+        let d = &tables.discounts[key as usize];
         let matches = match charge.service {
             Some(s) => d.services.as_ref().is_none_or(|list| list.contains(&s)),
             None => d.recurring,
-        } && d.plans.as_ref().is_none_or(|p| state.plan.is_some_and(|plan| p.contains(&plan)))
-            && d.segments.as_ref().is_none_or(|s| state.segment.as_ref().is_some_and(|seg| s.contains(seg)))
-            && d.accounts.as_ref().is_none_or(|a| a.iter().any(|id| **id == *state.id))
-            && in_window(charge.date, d.valid_from, d.valid_to);
+        } && in_window(charge.date, d.valid_from, d.valid_to);
         if !matches || left.is_zero() {
             continue;
         }
         let off = match d.off {
-            DiscountOff::Percent(p) => charge.rounding.round_event(percent_of(left, p)),
+            DiscountOff::Percent(factor) => charge.rounding.round_event(left * factor),
             DiscountOff::FixedPerPeriod(_) if credit => Decimal::ZERO,
             DiscountOff::FixedPerPeriod(budget) => {
-                let key = u32::try_from(i).unwrap_or(u32::MAX);
                 let used = state.fixed_used.iter().find(|(k, _)| *k == key).map_or(Decimal::ZERO, |(_, u)| *u);
                 let off = (budget - used).min(left).max(Decimal::ZERO);
                 match state.fixed_used.iter_mut().find(|(k, _)| *k == key) {
@@ -122,11 +124,24 @@ fn draw_money(
     }
     let mut left = gross;
     let mut drawn = Decimal::ZERO;
-    if gross > Decimal::ZERO {
-        for (id, amount) in money_balances(tables, state, service, zone) {
-            let take = amount.min(left);
-            let remaining = state.add(id, -take);
-            rec.draws.push(Draw { balance: tables.balances[id as usize].name.clone(), amount: take, remaining });
+    if gross.is_sign_positive() {
+        // Balances are kept in draw order; no list is built per event.
+        for at in 0..state.balances.len() {
+            let b = state.balances[at];
+            let def = &tables.balances[b.id as usize];
+            let pays = def.unit_id.is_none()
+                && b.amount.is_sign_positive()
+                && !b.amount.is_zero()
+                && match service {
+                    Some(s) => def.covers(s, zone),
+                    None => def.services.is_none(),
+                };
+            if !pays {
+                continue;
+            }
+            let take = b.amount.min(left);
+            let remaining = state.add_at(at, -take);
+            rec.draws.push(Draw { balance: def.name.clone(), amount: take, remaining });
             left -= take;
             drawn += take;
             if left.is_zero() {
@@ -135,35 +150,11 @@ fn draw_money(
         }
     }
     if !left.is_zero() {
-        let remaining = state.add(MAIN_BALANCE, -left);
-        rec.draws.push(Draw { balance: tables.balances[0].name.clone(), amount: left, remaining });
+        state.main -= left;
+        rec.draws.push(Draw { balance: tables.balances[MAIN_BALANCE as usize].name.clone(), amount: left, remaining: state.main });
         drawn += left;
     }
     assert_eq!(drawn, gross, "money draws add up to the gross amount");
-}
-
-/// Non-main money balances with something left that may pay, by priority.
-fn money_balances(
-    tables: &Tables,
-    state: &AccountState,
-    service: Option<ServiceId>,
-    zone: Option<ZoneId>,
-) -> Vec<(BalanceId, Decimal)> {
-    let mut list: Vec<(BalanceId, Decimal)> = state
-        .balances
-        .iter()
-        .filter(|(id, amount)| {
-            let def = &tables.balances[*id as usize];
-            *id != MAIN_BALANCE
-                && def.unit.is_none()
-                && *amount > Decimal::ZERO
-                && service.is_none_or(|s| def.covers(s, zone))
-                && (service.is_some() || def.services.is_none())
-        })
-        .copied()
-        .collect();
-    list.sort_by_key(|(id, _)| (tables.balances[*id as usize].priority, *id));
-    list
 }
 
 /// Emits low-balance and credit-limit actions after the main balance moved.
@@ -182,11 +173,11 @@ pub(crate) fn check_main(tables: &Tables, state: &mut AccountState, event_id: &s
     };
     if let Some(low) = tables.thresholds.low_balance {
         // Notify once per crossing: only when this event took it below.
-        let before = state.low_notified;
-        if main < low && !before {
+        let below = main < low;
+        if below && !state.low_notified {
             act(ActionKind::Notify, ActionReason::LowBalance);
         }
-        state.low_notified = main < low;
+        state.low_notified = below;
     }
     if tables.thresholds.block_over_credit_limit {
         let over = main < -state.credit_limit;

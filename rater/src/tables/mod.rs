@@ -58,12 +58,20 @@ pub struct Tables {
     pub plan_ids: HashMap<String, PlanId>,
     /// Discounts, in catalog order.
     pub discounts: Vec<Discount>,
-    /// Individual rates by account id.
-    pub overrides: HashMap<String, Vec<Override>, foldhash::fast::RandomState>,
-    /// Partners by id.
-    pub partners: HashMap<String, Partner>,
-    /// Taxes by jurisdiction.
-    pub taxes: HashMap<String, Tax>,
+    /// Individual rates, one list per account that has any.
+    pub overrides: Vec<Vec<Override>>,
+    /// Index into `overrides` by account id.
+    pub override_ids: HashMap<String, u32>,
+    /// Partners.
+    pub partners: Vec<Partner>,
+    /// Partner index by id.
+    pub partner_ids: HashMap<String, u32>,
+    /// Taxes.
+    pub taxes: Vec<Tax>,
+    /// Tax index by jurisdiction.
+    pub tax_ids: HashMap<String, u32>,
+    /// Units of measure, interned: services and balances refer to them by index.
+    pub units: Vec<String>,
     /// Thresholds.
     pub thresholds: Thresholds,
 }
@@ -75,6 +83,8 @@ pub struct Service {
     pub name: Arc<str>,
     /// Unit of quantities.
     pub unit: String,
+    /// Index of the unit in [`Tables::units`].
+    pub unit_id: u32,
     /// Whether quantities are durations in seconds (split at band boundaries).
     pub is_duration: bool,
     /// Largest quantity one event may carry.
@@ -88,11 +98,13 @@ pub struct BalanceDef {
     pub name: Arc<str>,
     /// `None` for money, else the unit it counts.
     pub unit: Option<String>,
+    /// `None` for money, else the index of its unit in [`Tables::units`].
+    pub unit_id: Option<u32>,
     /// Lower is drawn first.
     pub priority: u32,
     /// Services it pays for; all when `None`.
     pub services: Option<Vec<ServiceId>>,
-    /// Zones it pays for; all when `None`.
+    /// Zones it pays for, sorted; all when `None`.
     pub zones: Option<Vec<ZoneId>>,
     /// Whether what is left expires at period end.
     pub expires: bool,
@@ -105,7 +117,7 @@ impl BalanceDef {
     #[must_use]
     pub fn covers(&self, service: ServiceId, zone: Option<ZoneId>) -> bool {
         self.services.as_ref().is_none_or(|s| s.contains(&service))
-            && self.zones.as_ref().is_none_or(|z| zone.is_some_and(|zone| z.contains(&zone)))
+            && self.zones.as_ref().is_none_or(|z| zone.is_some_and(|zone| z.binary_search(&zone).is_ok()))
     }
 }
 
@@ -157,26 +169,64 @@ pub struct Recurring {
     pub rounding: Rounding,
 }
 
-/// Rates by service and zone.
+/// Rates by service and zone: a dense table with a slot for each service
+/// and zone (plus the any-destination slot), so a lookup is an index.
 #[derive(Debug, Clone, Default)]
 pub struct RateIndex {
     /// All rates.
     pub rates: Vec<Rate>,
-    /// `(service, zone)` to rate; zone `None` is the any-destination rate.
-    pub by_key: HashMap<(ServiceId, Option<ZoneId>), u32, foldhash::fast::RandomState>,
+    /// `service * (zones + 1) + (zone + 1 or 0)` to an index in `rates`, or
+    /// [`NO_RATE`].
+    slots: Vec<u32>,
+    /// Zones + 1.
+    stride: u32,
 }
 
+const NO_RATE: u32 = u32::MAX;
+
 impl RateIndex {
+    /// An empty index for `services` services and `zones` zones.
+    #[must_use]
+    pub fn new(services: usize, zones: usize) -> Self {
+        let stride = u32::try_from(zones + 1).unwrap_or(u32::MAX);
+        Self { rates: Vec::new(), slots: vec![NO_RATE; services * (zones + 1)], stride }
+    }
+
+    /// The slot key of a service and zone; also the key of the rate's
+    /// period counter.
+    #[must_use]
+    pub fn key(&self, service: ServiceId, zone: Option<ZoneId>) -> u32 {
+        service * self.stride + zone.map_or(0, |z| z + 1)
+    }
+
+    /// Adds a rate; returns false if the service and zone had one already.
+    pub fn insert(&mut self, service: ServiceId, zone: Option<ZoneId>, rate: Rate) -> bool {
+        let key = self.key(service, zone) as usize;
+        if self.slots[key] != NO_RATE {
+            return false;
+        }
+        self.slots[key] = u32::try_from(self.rates.len()).unwrap_or(NO_RATE);
+        self.rates.push(rate);
+        true
+    }
+
+    fn get(&self, key: u32) -> Option<&Rate> {
+        match self.slots.get(key as usize) {
+            Some(&i) if i != NO_RATE => Some(&self.rates[i as usize]),
+            _ => None,
+        }
+    }
+
     /// The rate for a service and the first zone candidate (longest prefix
     /// first) that has one, else the any-destination rate.
     #[must_use]
     pub fn find(&self, service: ServiceId, zones: &[ZoneId]) -> Option<(&Rate, Option<ZoneId>)> {
         for zone in zones {
-            if let Some(&i) = self.by_key.get(&(service, Some(*zone))) {
-                return Some((&self.rates[i as usize], Some(*zone)));
+            if let Some(rate) = self.get(self.key(service, Some(*zone))) {
+                return Some((rate, Some(*zone)));
             }
         }
-        self.by_key.get(&(service, None)).map(|&i| (&self.rates[i as usize], None))
+        self.get(self.key(service, None)).map(|r| (r, None))
     }
 }
 
@@ -199,6 +249,28 @@ pub struct Rate {
     pub rounding: Rounding,
     /// Key of this rate's cumulative period counter (tiers, packages).
     pub counter: u32,
+    /// `1 / rate_unit` when that is an exact decimal (rate units made of
+    /// factors 2 and 5: 1, 1000, 1024, 10^9), so that no division is needed.
+    pub unit_factor: Option<Decimal>,
+}
+
+impl Rate {
+    /// `price * quantity / rate_unit`, exact: multiplied before dividing,
+    /// and not divided at all when the rate unit's inverse is exact.
+    #[must_use]
+    pub fn amount(&self, price: Decimal, quantity: Decimal) -> Decimal {
+        match self.unit_factor {
+            Some(f) => price * quantity * f,
+            None => price * quantity / self.rate_unit,
+        }
+    }
+}
+
+/// `1 / unit` if it has a finite decimal expansion that `Decimal` holds.
+#[must_use]
+pub fn exact_inverse(unit: Decimal) -> Option<Decimal> {
+    let inverse = Decimal::ONE.checked_div(unit)?;
+    (inverse * unit == Decimal::ONE).then_some(inverse)
 }
 
 /// Charge models, compiled.
@@ -270,7 +342,7 @@ pub struct Discount {
 /// What a discount takes off.
 #[derive(Debug, Clone, Copy)]
 pub enum DiscountOff {
-    /// Percent of each matching charge.
+    /// Percent of each matching charge, as a factor (`percent / 100`).
     Percent(Decimal),
     /// A budget per period, used up in event order.
     FixedPerPeriod(Decimal),
@@ -302,6 +374,8 @@ pub struct Partner {
     pub id: Arc<str>,
     /// Percent of net.
     pub share_percent: Decimal,
+    /// `share_percent / 100`, exact.
+    pub share_factor: Decimal,
     /// Services; all when `None`.
     pub services: Option<Vec<ServiceId>>,
 }
@@ -311,6 +385,8 @@ pub struct Partner {
 pub struct Tax {
     /// Percent of net.
     pub rate_percent: Decimal,
+    /// `rate_percent / 100`, exact.
+    pub rate_factor: Decimal,
     /// Services not taxed.
     pub exempt: Vec<ServiceId>,
 }

@@ -4,9 +4,9 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use chrono_tz::Tz;
 use rust_decimal::Decimal;
 
+use crate::clock::ZoneClock;
 use crate::time::{DAY_SECONDS, LocalInstant};
 
 /// Index of a band within its schedule.
@@ -55,14 +55,15 @@ impl Schedule {
     /// Calls `f(band, from, to)` for each part of `[0, duration)` seconds
     /// after `start`, in time order, split where the band changes on the
     /// account's local clock. A zero duration yields one empty segment.
-    pub fn split(&self, tz: Tz, start: DateTime<Utc>, duration: Decimal, mut f: impl FnMut(BandId, Decimal, Decimal)) {
+    pub fn split(&self, clock: &ZoneClock, start: DateTime<Utc>, duration: Decimal, mut f: impl FnMut(BandId, Decimal, Decimal)) {
         let mut offset_s: i64 = 0;
         // The band being accumulated and where it began; adjacent pieces of
         // one band (Saturday into Sunday) are merged.
         let mut current: Option<(BandId, Decimal)> = None;
         for _ in 0..SEGMENTS_MAX {
             let here = Decimal::from(offset_s);
-            let local = LocalInstant::at(tz, start + chrono::Duration::seconds(offset_s));
+            let at = start + chrono::Duration::seconds(offset_s);
+            let local = clock.local(at);
             let (band, left_s) = self.band_at(&local);
             match current {
                 Some((open, _)) if open == band => {}
@@ -72,7 +73,10 @@ impl Schedule {
                 }
                 None => current = Some((band, here)),
             }
-            offset_s += elapsed_until(tz, start, offset_s, local.offset_seconds, left_s);
+            // Local seconds are elapsed seconds until the UTC offset
+            // changes; at a change the band is read again.
+            let step = i64::from(left_s);
+            offset_s += clock.next_change_after(at.timestamp()).map_or(step, |c| step.min(c - at.timestamp()));
             if Decimal::from(offset_s) >= duration {
                 break;
             }
@@ -82,26 +86,6 @@ impl Schedule {
             f(open, from, duration);
         }
     }
-}
-
-/// Elapsed seconds from `offset_s` after `start` until the local clock has
-/// moved on `local_s` seconds, or until the UTC offset changes from
-/// `offset_now`, whichever is first: across a daylight-saving change local
-/// seconds are not elapsed seconds, so the band is read again there.
-fn elapsed_until(tz: Tz, start: DateTime<Utc>, offset_s: i64, offset_now: i32, local_s: u32) -> i64 {
-    let step = i64::from(local_s);
-    let offset_at = |s: i64| LocalInstant::at(tz, start + chrono::Duration::seconds(s)).offset_seconds;
-    if offset_at(offset_s + step) == offset_now {
-        return step;
-    }
-    // The first second with the new offset: offset_at(lo) is the old one,
-    // offset_at(hi) the new one.
-    let (mut lo, mut hi) = (offset_s, offset_s + step);
-    while hi - lo > 1 {
-        let mid = lo + (hi - lo) / 2;
-        if offset_at(mid) == offset_now { lo = mid } else { hi = mid }
-    }
-    hi - offset_s
 }
 
 #[cfg(test)]
@@ -132,7 +116,7 @@ mod tests {
     fn segments(start: &str, seconds: i64) -> Vec<(BandId, i64, i64)> {
         let start = DateTime::parse_from_rfc3339(start).unwrap().with_timezone(&Utc);
         let mut out = Vec::new();
-        schedule().split(chrono_tz::UTC, start, Decimal::from(seconds), |b, f, t| {
+        schedule().split(&ZoneClock::of(chrono_tz::UTC), start, Decimal::from(seconds), |b, f, t| {
             out.push((b, i64::try_from(f).unwrap(), i64::try_from(t).unwrap()));
         });
         out
@@ -165,7 +149,7 @@ mod tests {
         let split = |start: &str, seconds: i64| {
             let start = DateTime::parse_from_rfc3339(start).unwrap().with_timezone(&Utc);
             let mut out = Vec::new();
-            s.split(chrono_tz::Europe::Berlin, start, Decimal::from(seconds), |b, f, t| {
+            s.split(&ZoneClock::of(chrono_tz::Europe::Berlin), start, Decimal::from(seconds), |b, f, t| {
                 out.push((b, i64::try_from(f).unwrap(), i64::try_from(t).unwrap()));
             });
             out

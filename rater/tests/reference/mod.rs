@@ -312,7 +312,7 @@ impl Rater<'_> {
             partner: None,
             partner_share: Decimal::ZERO,
             catalog_version: self.version.clone(),
-            draws: Vec::new(),
+            draws: Default::default(),
         }
     }
 

@@ -57,10 +57,13 @@ impl Rater<'_> {
         }
     }
 
-    /// Closes a period: expiring balances lose what does not roll over.
+    /// Closes a period: expiring balances lose what does not roll over, in
+    /// draw order (priority, then name).
     fn close(&self, state: &mut State, period: Period, out: &mut Vec<Rated>) {
         let time = local_midnight(state.account.tz, period.next().first_day());
-        for (name, amount) in state.balances.clone() {
+        let mut balances = state.balances.clone();
+        balances.sort_by_cached_key(|(name, _)| (tariff::balance(self.cat, name).map_or(u32::MAX, |d| d.priority), name.clone()));
+        for (name, amount) in balances {
             let def = tariff::balance(self.cat, &name).expect("known balance");
             if !def.expires || amount <= Decimal::ZERO {
                 continue;
