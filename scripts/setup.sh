@@ -5,7 +5,7 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
 if ! command -v cargo >/dev/null 2>&1; then
-    echo "cargo is required (Rust 1.85 or newer)" >&2
+    echo "cargo is required (Rust 1.87 or newer)" >&2
     exit 1
 fi
 mkdir -p "$CARGO_TARGET_DIR"

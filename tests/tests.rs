@@ -1,5 +1,7 @@
 //! End-to-end tests of the `ratewire` binary, one module per topic.
 
+#![allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
+
 mod batch;
 mod catalog_check;
 

@@ -1,6 +1,8 @@
 //! A catalog swap in the middle of a stream: the new version prices the
 //! events after it, and every account keeps its balances and counters.
 
+#![allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
+
 use std::sync::Arc;
 
 use ratewire_rater::{Accounts, CatalogHandle, Output, Rater, RaterConfig, catalog, decode};

@@ -1,6 +1,8 @@
 //! What a closed period leaves owing blocks the account after its due date
 //! unless a credit to main pays it off first, whatever kind of credit.
 
+#![allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
+
 use std::sync::Arc;
 
 use ratewire_rater::{Accounts, ActionKind, Output, Rater, RaterConfig, catalog, decode};

@@ -324,8 +324,7 @@ impl Compiler<'_> {
 
     fn schedule(&mut self, name: &Name, spec: &ScheduleSpec, calendars: &HashMap<String, HashSet<NaiveDate>>) -> Schedule {
         let sname = name.get_ref();
-        // (start, end, band, span) per day type.
-        let mut ranges: [Vec<(u32, u32, u16, Range<usize>)>; DAY_TYPES] = Default::default();
+        let mut ranges: [Vec<BandRange>; DAY_TYPES] = Default::default();
         let mut bands = Vec::new();
         for (band_id, (band_name, band)) in spec.bands.iter().enumerate() {
             let band_id = u16::try_from(band_id).unwrap_or(u16::MAX);
@@ -789,6 +788,10 @@ impl Compiler<'_> {
         out
     }
 }
+
+/// A band's hours on one day type: (start second, end second, band, where
+/// in the file).
+type BandRange = (u32, u32, u16, Range<usize>);
 
 const DAY_NAMES: [&str; DAY_TYPES] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun", "holiday"];
 
