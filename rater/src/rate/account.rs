@@ -13,6 +13,7 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
+use smallvec::SmallVec;
 
 use crate::accounts::{AccountRef, AccountStatus};
 use crate::money::Currency;
@@ -31,7 +32,10 @@ pub struct Balance {
     pub amount: Decimal,
 }
 
-/// Everything the rater keeps about one account between events.
+/// Everything the rater keeps about one account between events. The lists
+/// rating reads for every event are kept inline for their usual sizes, so
+/// that one account's state is a few adjacent cache lines rather than a
+/// pointer chase per list.
 #[derive(Debug, Clone)]
 pub struct AccountState {
     /// Account id.
@@ -59,11 +63,11 @@ pub struct AccountState {
     /// The main money balance (may be negative down to the credit limit).
     pub main: Decimal,
     /// Other balances, sorted by (priority, id): the order they are drawn.
-    pub balances: Vec<Balance>,
+    pub balances: SmallVec<[Balance; 4]>,
     /// Chargeable quantity used this period, by rate counter key.
-    pub counters: Vec<(u32, Decimal)>,
+    pub counters: SmallVec<[(u32, Decimal); 4]>,
     /// Amount used this period of each fixed discount, by discount index.
-    pub fixed_used: Vec<(u32, Decimal)>,
+    pub fixed_used: SmallVec<[(u32, Decimal); 2]>,
     /// Devices seen on `device_day`.
     pub devices_today: HashSet<u64>,
     /// The local day `devices_today` is for.
@@ -87,7 +91,7 @@ pub struct AccountState {
     pub(crate) overrides_idx: Option<u32>,
     /// Resolved: discounts whose plan, segment and account filters admit
     /// this account on its current plan, in catalog order.
-    pub(crate) discounts: Vec<u32>,
+    pub(crate) discounts: SmallVec<[u32; 4]>,
     /// The account's local clock (its time zone's offset table).
     pub clock: Arc<ZoneClock>,
 }
@@ -109,9 +113,9 @@ impl AccountState {
             plan_since: account.activated,
             period: None,
             main: Decimal::ZERO,
-            balances: Vec::new(),
-            counters: Vec::new(),
-            fixed_used: Vec::new(),
+            balances: SmallVec::new(),
+            counters: SmallVec::new(),
+            fixed_used: SmallVec::new(),
             devices_today: HashSet::new(),
             device_day: None,
             devices_period: HashSet::new(),
@@ -122,7 +126,7 @@ impl AccountState {
             partner_idx: None,
             tax_idx: None,
             overrides_idx: None,
-            discounts: Vec::new(),
+            discounts: SmallVec::new(),
             clock: ZoneClock::of(account.time_zone),
         };
         for (name, amount) in &account.balances {
@@ -265,5 +269,18 @@ impl AccountState {
             }
         });
         self.resolve(new);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_stays_compact() {
+        // The product promises at most 1 KiB per active account; the inline
+        // part must leave room for the id, the zone clock share and devices.
+        let size = std::mem::size_of::<AccountState>();
+        assert!(size <= 640, "AccountState is {size} bytes");
     }
 }
