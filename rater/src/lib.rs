@@ -53,7 +53,7 @@ pub use accounts::{AccountRef, AccountStatus, Accounts};
 pub use catalog::{Diagnostic, LoadError};
 pub use event::{Body, Event, decode};
 pub use rate::{AccountState, PERIODS_CATCH_UP_MAX, Rater, RaterConfig, to_increments};
-pub use record::{Action, ActionKind, ActionReason, Draw, Draws, Output, Rated, RecordKind, Rejected};
+pub use record::{Action, ActionKind, ActionReason, Applied, Draw, Draws, Output, Rated, RecordKind, Rejected};
 pub use reject::{Reject, RejectCode};
 pub use snapshot::CatalogHandle;
 pub use tables::Tables;

@@ -42,6 +42,9 @@ pub enum RecordKind {
 /// inline so that a record needs no allocation for them.
 pub type Draws = smallvec::SmallVec<[Draw; 2]>;
 
+/// The discounts applied to one record, inline for the usual one or two.
+pub type Applied = smallvec::SmallVec<[Arc<str>; 2]>;
+
 /// One draw on a balance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Draw {
@@ -91,7 +94,7 @@ pub struct Rated {
     /// Plan version or override that priced it (`plan@date`).
     pub tariff: Option<Arc<str>>,
     /// Discounts applied, by id.
-    pub discounts: Vec<Arc<str>>,
+    pub discounts: Applied,
     /// Partner credited, if any.
     pub partner: Option<Arc<str>>,
     /// Partner's share of net.

@@ -13,7 +13,7 @@ use super::account::AccountState;
 use super::settle::{Charge, settle};
 use crate::accounts::AccountStatus;
 use crate::money::Currency;
-use crate::record::{Action, ActionKind, ActionReason, Draw, Draws, Output, Rated, RecordKind};
+use crate::record::{Action, ActionKind, ActionReason, Applied, Draw, Draws, Output, Rated, RecordKind};
 use crate::tables::{PlanVersion, Proration, Tables};
 use crate::time::{Period, days_left_in_month, local_midnight_utc};
 
@@ -221,7 +221,7 @@ pub(crate) fn generated(
         gross: Decimal::ZERO,
         currency: currency(tables, state),
         tariff: None,
-        discounts: Vec::new(),
+        discounts: Applied::new(),
         partner: None,
         partner_share: Decimal::ZERO,
         catalog_version: tables.version.clone(),

@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 
 use super::account::AccountState;
 use crate::money::Rounding;
-use crate::record::{Action, ActionKind, ActionReason, Draw, Output, Rated};
+use crate::record::{Action, ActionKind, ActionReason, Applied, Draw, Output, Rated};
 use crate::tables::{DiscountOff, MAIN_BALANCE, ServiceId, Tables, ZoneId, in_window};
 
 /// What is being settled.
@@ -68,9 +68,9 @@ pub(crate) fn settle(tables: &Tables, state: &mut AccountState, charge: &Charge,
 /// discounts that the fee would, as a negative discount, so that it gives
 /// back what was paid for the days credited and no more; fixed budgets are
 /// not refilled by credits.
-fn discounts(tables: &Tables, state: &mut AccountState, charge: &Charge) -> (Decimal, Vec<Arc<str>>) {
+fn discounts(tables: &Tables, state: &mut AccountState, charge: &Charge) -> (Decimal, Applied) {
     let mut left = charge.amount;
-    let mut applied = Vec::new();
+    let mut applied = Applied::new();
     if left.is_zero() {
         return (Decimal::ZERO, applied);
     }

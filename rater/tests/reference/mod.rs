@@ -308,7 +308,7 @@ impl Rater<'_> {
             gross: Decimal::ZERO,
             currency: self.currency,
             tariff: None,
-            discounts: Vec::new(),
+            discounts: Default::default(),
             partner: None,
             partner_share: Decimal::ZERO,
             catalog_version: self.version.clone(),
