@@ -52,7 +52,10 @@ pub mod time;
 pub use accounts::{AccountRef, AccountStatus, Accounts};
 pub use catalog::{Diagnostic, LoadError};
 pub use event::{Body, Event, decode};
-pub use rate::{AccountState, PERIODS_CATCH_UP_MAX, Rater, RaterConfig, to_increments};
+pub use rate::{
+    AccountCheckpoint, AccountState, Checkpoint, CounterCheckpoint, PERIODS_CATCH_UP_MAX, Rater, RaterConfig,
+    RestoreError, to_increments,
+};
 pub use record::{Action, ActionKind, ActionReason, Applied, Draw, Draws, Output, Rated, RecordKind, Rejected};
 pub use reject::{Reject, RejectCode};
 pub use snapshot::CatalogHandle;

@@ -132,7 +132,7 @@ pub enum ActionKind {
 }
 
 /// Why an action was taken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionReason {
     /// The main balance fell below the low-balance threshold.

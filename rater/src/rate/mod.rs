@@ -5,6 +5,7 @@
 
 mod account;
 mod charge;
+mod checkpoint;
 mod period;
 mod settle;
 
@@ -17,6 +18,7 @@ use rust_decimal::Decimal;
 
 pub use account::AccountState;
 pub use charge::to_increments;
+pub use checkpoint::{AccountCheckpoint, Checkpoint, CounterCheckpoint, RestoreError};
 pub use period::PERIODS_CATCH_UP_MAX;
 
 use self::charge::Window;
@@ -287,17 +289,21 @@ impl Ctx<'_> {
                 ),
             ));
         };
-        // The record names the destination's zone even when a catch-all rate
-        // priced it, so that zone-limited balances and reports see it.
-        let zone = zone.or_else(|| zones.first().copied());
         let device_hash = match (&rate.model, usage.device.as_deref()) {
             (Model::PerDevice { .. }, None) => {
                 return Err(Reject::field(RejectCode::MissingField, "device", format!("device: service {} is charged per device", service.name)));
             }
-            // Keyed by rate too: each per-device rate (service and zone)
-            // charges a device on its own, whatever other rates saw it.
-            (_, device) => device.map(|d| self.devices.hash_one((rate.counter, d))),
+            // Keyed by the rate's service and zone too: each per-device rate
+            // charges a device on its own, whatever other rates saw it. By
+            // name, so that checkpoints outlive catalog reloads.
+            (Model::PerDevice { .. }, Some(d)) => {
+                Some(self.devices.hash_one((&*service.name, zone.map(|z| &*tables.zones[z as usize]), d)))
+            }
+            _ => None,
         };
+        // The record names the destination's zone even when a catch-all rate
+        // priced it, so that zone-limited balances and reports see it.
+        let zone = zone.or_else(|| zones.first().copied());
 
         // Everything that can reject has been checked: from here on the
         // event is booked and state changes.

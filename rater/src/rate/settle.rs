@@ -1,7 +1,6 @@
 //! From a charge to a booked amount: discounts, partner share, tax, money
 //! draws and thresholds. Shared by usage and recurring fees.
 
-use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;

@@ -1,0 +1,201 @@
+//! Checkpoints: every account's rating state, by name, to store beside a
+//! ledger commit and restore after a restart.
+//!
+//! Names rather than table indices, so that a checkpoint outlives a catalog
+//! reload: a balance, plan, counter or discount whose name the catalog no
+//! longer has is dropped on restore, as on a reload.
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::Rater;
+use super::account::AccountState;
+use crate::accounts::AccountStatus;
+use crate::record::ActionReason;
+use crate::tables::Tables;
+use crate::time::Period;
+
+/// The state of every account a rater has seen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The catalog version the state was last rated against.
+    pub catalog_version: String,
+    /// One entry per account, in first-seen order.
+    pub accounts: Vec<AccountCheckpoint>,
+}
+
+/// One account's state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountCheckpoint {
+    /// Account id.
+    pub id: String,
+    /// Lifecycle status.
+    pub status: AccountStatus,
+    /// Plan id.
+    pub plan: Option<String>,
+    /// Local date the plan started.
+    pub plan_since: Option<NaiveDate>,
+    /// The open period, `YYYY-MM`.
+    pub period: Option<String>,
+    /// The main money balance.
+    pub main: Decimal,
+    /// Other balances by name, in draw order.
+    pub balances: Vec<(String, Decimal)>,
+    /// Period counters by service and zone.
+    pub counters: Vec<CounterCheckpoint>,
+    /// Fixed discounts used this period, by discount id.
+    pub fixed_used: Vec<(String, Decimal)>,
+    /// The local day of `devices_today`.
+    pub device_day: Option<NaiveDate>,
+    /// Devices seen that day (hashes), sorted.
+    pub devices_today: Vec<u64>,
+    /// Devices seen this period (hashes), sorted.
+    pub devices_period: Vec<u64>,
+    /// Unpaid amount a closed period left.
+    pub owed: Decimal,
+    /// When it blocks.
+    pub owed_due: Option<NaiveDate>,
+    /// Why the rater blocked the account.
+    pub blocked: Option<ActionReason>,
+    /// Whether the low-balance notice was sent.
+    pub low_notified: bool,
+}
+
+/// A period counter by name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CounterCheckpoint {
+    /// Service name.
+    pub service: String,
+    /// Zone name, for zone rates.
+    pub zone: Option<String>,
+    /// Chargeable quantity used this period.
+    pub used: Decimal,
+}
+
+/// Why a checkpoint could not be restored.
+#[derive(Debug, Error)]
+pub enum RestoreError {
+    /// An account of the checkpoint is not in the accounts reference data.
+    #[error("checkpoint account {0:?} is not in the accounts reference data")]
+    UnknownAccount(String),
+    /// A period is not `YYYY-MM`.
+    #[error("checkpoint account {account:?}: period {period:?} is not YYYY-MM")]
+    BadPeriod {
+        /// The account.
+        account: String,
+        /// The text found.
+        period: String,
+    },
+    /// The rater has state already; restore into a fresh one.
+    #[error("the rater has already rated events; restore into a fresh rater")]
+    NotFresh,
+}
+
+impl Rater {
+    /// Every account's state, by name.
+    #[must_use]
+    pub fn checkpoint(&self) -> Checkpoint {
+        let tables = &*self.tables;
+        Checkpoint {
+            catalog_version: tables.version.to_string(),
+            accounts: self.states.iter().map(|s| save(tables, s)).collect(),
+        }
+    }
+
+    /// Restores the state of a checkpoint into a fresh rater.
+    pub fn restore(&mut self, checkpoint: &Checkpoint) -> Result<(), RestoreError> {
+        if !self.states.is_empty() {
+            return Err(RestoreError::NotFresh);
+        }
+        for saved in &checkpoint.accounts {
+            let slot = self.slot(&saved.id).map_err(|_| RestoreError::UnknownAccount(saved.id.clone()))?;
+            let tables = &*self.tables;
+            load(tables, &mut self.states[slot], saved)?;
+        }
+        Ok(())
+    }
+}
+
+fn save(tables: &Tables, s: &AccountState) -> AccountCheckpoint {
+    let stride = u32::try_from(tables.zones.len()).unwrap_or(u32::MAX) + 1;
+    let mut devices_today: Vec<u64> = s.devices_today.iter().copied().collect();
+    devices_today.sort_unstable();
+    let mut devices_period: Vec<u64> = s.devices_period.iter().copied().collect();
+    devices_period.sort_unstable();
+    AccountCheckpoint {
+        id: s.id.to_string(),
+        status: s.status,
+        plan: s.plan.map(|p| tables.plans[p as usize].id.to_string()),
+        plan_since: s.plan_since,
+        period: s.period.map(|p| p.to_string()),
+        main: s.main,
+        balances: s.balances.iter().map(|b| (tables.balances[b.id as usize].name.to_string(), b.amount)).collect(),
+        counters: s
+            .counters
+            .iter()
+            .map(|(key, used)| CounterCheckpoint {
+                service: tables.services[(key / stride) as usize].name.to_string(),
+                zone: (key % stride).checked_sub(1).map(|z| tables.zones[z as usize].to_string()),
+                used: *used,
+            })
+            .collect(),
+        fixed_used: s.fixed_used.iter().map(|(i, used)| (tables.discounts[*i as usize].id.to_string(), *used)).collect(),
+        device_day: s.device_day,
+        devices_today,
+        devices_period,
+        owed: s.owed,
+        owed_due: s.owed_due,
+        blocked: s.blocked,
+        low_notified: s.low_notified,
+    }
+}
+
+fn load(tables: &Tables, s: &mut AccountState, saved: &AccountCheckpoint) -> Result<(), RestoreError> {
+    let stride = u32::try_from(tables.zones.len()).unwrap_or(u32::MAX) + 1;
+    s.status = saved.status;
+    s.plan = saved.plan.as_ref().and_then(|p| tables.plan_ids.get(p).copied());
+    s.plan_since = saved.plan_since;
+    s.period = match &saved.period {
+        None => None,
+        Some(text) => Some(Period::parse(text).ok_or_else(|| RestoreError::BadPeriod {
+            account: saved.id.clone(),
+            period: text.clone(),
+        })?),
+    };
+    s.main = saved.main;
+    s.balances.clear();
+    for (name, amount) in &saved.balances {
+        if let Some(&id) = tables.balance_ids.get(name) {
+            s.add(tables, id, *amount);
+        }
+    }
+    s.counters.clear();
+    for c in &saved.counters {
+        let Some(&service) = tables.service_ids.get(&c.service) else { continue };
+        let zone = match &c.zone {
+            None => 0,
+            Some(name) => match tables.zones.iter().position(|z| **z == **name) {
+                Some(i) => u32::try_from(i).unwrap_or(0) + 1,
+                None => continue,
+            },
+        };
+        s.count(service * stride + zone, c.used);
+    }
+    s.fixed_used.clear();
+    for (id, used) in &saved.fixed_used {
+        if let Some(i) = tables.discounts.iter().position(|d| *d.id == **id) {
+            s.fixed_used.push((u32::try_from(i).unwrap_or(u32::MAX), *used));
+        }
+    }
+    s.device_day = saved.device_day;
+    s.devices_today = saved.devices_today.iter().copied().collect();
+    s.devices_period = saved.devices_period.iter().copied().collect();
+    s.owed = saved.owed;
+    s.owed_due = saved.owed_due;
+    s.blocked = saved.blocked;
+    s.low_notified = saved.low_notified;
+    s.resolve(tables);
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! A checkpoint taken in the middle of a stream and restored into a fresh
+//! rater (as after a restart) changes nothing: for every golden case and
+//! every split point, rating the first part, checkpointing through JSON,
+//! restoring and rating the rest gives exactly the records, rejects and
+//! actions of one uninterrupted run.
+
+#![allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
+
+use std::fs;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, ensure};
+use chrono::{DateTime, Utc};
+use ratewire_rater::{Accounts, Checkpoint, Event, Output, Rater, RaterConfig, Tables, catalog, decode};
+
+struct Case {
+    tables: Arc<Tables>,
+    accounts: Arc<Accounts>,
+    events: Vec<Event>,
+    now: DateTime<Utc>,
+}
+
+fn load(dir: &Path) -> Result<Option<Case>> {
+    let Ok(tables) = catalog::load(&dir.join("catalog.toml")) else { return Ok(None) };
+    let accounts_file = if dir.join("accounts.toml").exists() { "accounts.toml" } else { "accounts.csv" };
+    let accounts = Accounts::load(&dir.join(accounts_file))?;
+    let text = fs::read_to_string(dir.join("events.jsonl"))?;
+    let events: Vec<Event> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("//"))
+        .filter_map(|l| decode(l.as_bytes()).ok())
+        .collect();
+    let expected: toml::Table = toml::from_str(&fs::read_to_string(dir.join("expected.toml"))?)?;
+    let now = match expected.get("now") {
+        Some(v) => {
+            let text = v.as_str().map(String::from).or_else(|| v.as_datetime().map(ToString::to_string)).context("now")?;
+            DateTime::parse_from_rfc3339(&text.replace(' ', "T"))?.with_timezone(&Utc)
+        }
+        None => events.iter().map(|e| e.time).max().unwrap_or_default(),
+    };
+    Ok(Some(Case { tables: Arc::new(tables), accounts: Arc::new(accounts), events, now }))
+}
+
+fn rate(rater: &mut Rater, events: &[Event], now: DateTime<Utc>, out: &mut Output) {
+    for e in events {
+        rater.rate(e, now, out);
+    }
+}
+
+fn json(out: &Output) -> String {
+    format!(
+        "{}\n{}\n{}",
+        serde_json::to_string(&out.rated).unwrap(),
+        serde_json::to_string(&out.rejected).unwrap(),
+        serde_json::to_string(&out.actions).unwrap()
+    )
+}
+
+#[test]
+fn restoring_a_checkpoint_is_invisible() -> Result<()> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
+    let mut dirs: Vec<_> = fs::read_dir(&root)?.filter_map(Result::ok).map(|e| e.path()).collect();
+    dirs.sort();
+    let mut splits = 0;
+    for dir in dirs {
+        let Some(case) = load(&dir)? else { continue };
+        let config = RaterConfig::default();
+        let mut whole = Output::default();
+        let mut once = Rater::new(case.tables.clone(), case.accounts.clone(), config);
+        rate(&mut once, &case.events, case.now, &mut whole);
+        for split in 0..=case.events.len() {
+            let mut first = Rater::new(case.tables.clone(), case.accounts.clone(), config);
+            let mut out = Output::default();
+            rate(&mut first, &case.events[..split], case.now, &mut out);
+            let saved: Checkpoint = serde_json::from_str(&serde_json::to_string(&first.checkpoint())?)?;
+            let mut second = Rater::new(case.tables.clone(), case.accounts.clone(), config);
+            second.restore(&saved)?;
+            rate(&mut second, &case.events[split..], case.now, &mut out);
+            ensure!(json(&out) == json(&whole), "{}: split at event {split} changed the output", dir.display());
+            ensure!(second.checkpoint() == once.checkpoint(), "{}: split at event {split} changed the state", dir.display());
+            splits += 1;
+        }
+    }
+    ensure!(splits > 100, "only {splits} splits ran");
+    Ok(())
+}
+
+#[test]
+fn a_checkpoint_restores_only_into_a_fresh_rater() {
+    let tables = Arc::new(
+        catalog::parse("version = \"v\"\ncurrency = \"EUR\"\n[services.sms]\nunit = \"message\"\n[plans]\n", "c.toml").unwrap(),
+    );
+    let accounts = Arc::new(Accounts::parse_csv("id\nA1\n", "a.csv").unwrap());
+    let mut rater = Rater::new(tables.clone(), accounts.clone(), RaterConfig::default());
+    let mut out = Output::default();
+    let e = decode(br#"{"v":1,"id":"s","kind":"support_contact","account":"A1","time":"2026-11-03T10:00:00Z"}"#).unwrap();
+    rater.rate(&e, e.time, &mut out);
+    let saved = rater.checkpoint();
+    assert!(rater.restore(&saved).is_err());
+    let mut unknown = saved.clone();
+    unknown.accounts[0].id = "NOPE".into();
+    let mut fresh = Rater::new(tables, accounts, RaterConfig::default());
+    assert!(fresh.restore(&unknown).unwrap_err().to_string().contains("NOPE"));
+}
