@@ -2,7 +2,9 @@
 //!
 //! Rated records go to `--output`, rejects (with the original line, code and
 //! message) to `<output>.rejects.jsonl` and threshold actions to
-//! `<output>.actions.jsonl` beside it.
+//! `<output>.actions.jsonl` beside it. With `--ledger DIR`, the rated
+//! records, their draws and the rejects of each batch of lines are also
+//! committed to the Parquet ledger in `DIR`, with the batch's line range.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -14,11 +16,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
+use ratewire_ledger::{Commit, Ledger, RejectedEvent, SourceRange, WriterConfig, check_event};
 use ratewire_rater::dedup::{EventIds, duplicate};
-use ratewire_rater::{Accounts, Output, Rater, RaterConfig, catalog, decode};
+use ratewire_rater::{Accounts, Event, Output, Rater, RaterConfig, Reject, Rejected, catalog, decode};
 use rust_decimal::Decimal;
 
-/// Lines decoded and rated together; bounds memory whatever the file size.
+/// Lines decoded and rated together, and committed together to the ledger;
+/// bounds memory whatever the file size.
 const BATCH_LINES: usize = 4096;
 
 /// Arguments of `ratewire rate`.
@@ -43,6 +47,13 @@ pub struct RateArgs {
     /// Oldest accepted event, in days before the clock.
     #[arg(long, default_value_t = RaterConfig::default().event_age_max_days)]
     event_age_max_days: u32,
+    /// Also commit rated records, draws and rejects to the Parquet ledger in
+    /// this directory (created if needed), one commit per batch of lines.
+    #[arg(long)]
+    ledger: Option<PathBuf>,
+    /// Rows per Parquet row group in the ledger's files.
+    #[arg(long, default_value_t = WriterConfig::default().row_group_rows)]
+    ledger_row_group_rows: usize,
 }
 
 /// Counts for the summary.
@@ -74,6 +85,12 @@ pub fn run(args: &RateArgs) -> anyhow::Result<ExitCode> {
     let mut rater = Rater::new(Arc::new(tables), Arc::new(accounts), config);
 
     let input = File::open(&args.input).with_context(|| format!("reading {}", args.input.display()))?;
+    // Opened before the outputs are created, so that a refused run leaves
+    // them as they were.
+    let mut ledger = match &args.ledger {
+        Some(dir) => Some(LedgerSink::open(dir, &args.input, args.ledger_row_group_rows)?),
+        None => None,
+    };
     let size = input.metadata().map(|m| m.len()).unwrap_or(0);
     let mut reader = BufReader::new(input);
     let mut rated_out = writer(&args.output)?;
@@ -109,6 +126,7 @@ pub fn run(args: &RateArgs) -> anyhow::Result<ExitCode> {
         if lines.is_empty() {
             break;
         }
+        let first_line = line_number + 1;
         for line in &lines {
             line_number += 1;
             let text = line.trim_ascii_end();
@@ -118,21 +136,25 @@ pub fn run(args: &RateArgs) -> anyhow::Result<ExitCode> {
             summary.lines += 1;
             let before = out.rejected.len();
             let rated_before = out.rated.len();
-            match decode(text) {
-                Err(reject) => rater.reject_payload(reject, &mut out),
-                Ok(event) if ids.contains(&event.id) => {
-                    rater.reject_payload(duplicate(&event.id), &mut out);
-                    if let Some(r) = out.rejected.last_mut() {
-                        r.event_id = Some(event.id.clone());
-                        r.account = Some(event.account.clone());
-                    }
+            let decoded = decode(text);
+            // With a ledger, values it cannot hold exactly are refused here
+            // rather than rounded there.
+            let unfit = match (&decoded, &ledger) {
+                (Ok(event), Some(_)) => check_event(event).err(),
+                _ => None,
+            };
+            match (&decoded, unfit) {
+                (Err(reject), _) => rater.reject_payload(reject.clone(), &mut out),
+                (Ok(event), Some(reject)) => reject_event(&rater, reject, event, &mut out),
+                (Ok(event), None) if ids.contains(&event.id) => {
+                    reject_event(&rater, duplicate(&event.id), event, &mut out);
                 }
-                Ok(event) => {
+                (Ok(event), None) => {
                     let now = match args.now {
                         Some(now) => now,
                         None => *clock.insert(clock.map_or(event.time, |c| c.max(event.time))),
                     };
-                    rater.rate(&event, now, &mut out);
+                    rater.rate(event, now, &mut out);
                     if out.rejected.len() == before {
                         ids.insert(&event.id);
                     }
@@ -144,6 +166,10 @@ pub fn run(args: &RateArgs) -> anyhow::Result<ExitCode> {
                 value["line"] = serde_json::json!(line_number);
                 value["payload"] = serde_json::Value::String(String::from_utf8_lossy(text).into_owned());
                 writeln!(rejects_out, "{value}")?;
+                if let Some(sink) = &mut ledger {
+                    let event_time = decoded.as_ref().ok().map(|e| e.time);
+                    sink.reject(r, event_time, text, line_number);
+                }
             }
             for rec in &out.rated[rated_before..] {
                 *summary.gross_by_service.entry((rec.service.to_string(), rec.currency.to_string())).or_default() += rec.gross;
@@ -157,6 +183,9 @@ pub fn run(args: &RateArgs) -> anyhow::Result<ExitCode> {
             actions_out.write_all(b"\n")?;
         }
         summary.actions += out.actions.len() as u64;
+        if let Some(sink) = &mut ledger {
+            sink.commit(&out, first_line, line_number + 1)?;
+        }
         out.clear();
         progress.inc(bytes);
     }
@@ -165,7 +194,86 @@ pub fn run(args: &RateArgs) -> anyhow::Result<ExitCode> {
     rejects_out.flush()?;
     actions_out.flush()?;
     print_summary(&summary, args, &rejects_path, &actions_path);
+    if let Some(sink) = &ledger {
+        let (dir, first, last) = (sink.ledger.dir().display(), sink.first_commit, sink.ledger.sequence());
+        if last >= first {
+            println!("ledger        -> {dir} (commits {first}..={last})");
+        } else {
+            println!("ledger        -> {dir} (nothing to commit)");
+        }
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The ledger a run commits to, and the rejects of the batch being rated.
+struct LedgerSink {
+    ledger: Ledger,
+    /// The input file's name: the source of the offsets (line numbers).
+    source: Arc<str>,
+    rejects: Vec<RejectedEvent>,
+    first_commit: u64,
+}
+
+impl LedgerSink {
+    fn open(dir: &Path, input: &Path, row_group_rows: usize) -> anyhow::Result<Self> {
+        let config = WriterConfig { row_group_rows, ..WriterConfig::default() };
+        let (ledger, recovery) =
+            Ledger::open_with(dir, &config).with_context(|| format!("opening the ledger {}", dir.display()))?;
+        let source: Arc<str> = input.file_name().map_or_else(|| "input".into(), |n| n.to_string_lossy().into());
+        if let Some(done) = recovery.offsets.iter().find(|o| *o.source == *source) {
+            // Balances are not checkpointed yet, so a run cannot resume in
+            // the middle of a file; rating it again would book it twice.
+            anyhow::bail!(
+                "the ledger {} already holds lines {} to {} of {source}; rate it into a new ledger",
+                dir.display(),
+                done.from,
+                done.to - 1
+            );
+        }
+        let first_commit = ledger.sequence() + 1;
+        Ok(Self { ledger, source, rejects: Vec::new(), first_commit })
+    }
+
+    fn reject(&mut self, rejected: &Rejected, event_time: Option<DateTime<Utc>>, payload: &[u8], line: u64) {
+        self.rejects.push(RejectedEvent {
+            rejected: rejected.clone(),
+            event_time,
+            payload: payload.to_vec(),
+            source: self.source.clone(),
+            partition: 0,
+            offset: i64::try_from(line).unwrap_or(i64::MAX),
+        });
+    }
+
+    /// Commits the batch of lines `from..to` (line numbers, from 1).
+    fn commit(&mut self, out: &Output, from: u64, to: u64) -> anyhow::Result<()> {
+        let range = SourceRange {
+            source: self.source.to_string(),
+            partition: 0,
+            from: i64::try_from(from)?,
+            to: i64::try_from(to)?,
+        };
+        let commit = Commit {
+            rated: &out.rated,
+            rejected: &self.rejects,
+            offsets: &[range],
+            checkpoint: &[],
+            booked_at: Utc::now(),
+        };
+        let dir = self.ledger.dir().to_path_buf();
+        self.ledger.commit(&commit).with_context(|| format!("committing to the ledger {}", dir.display()))?;
+        self.rejects.clear();
+        Ok(())
+    }
+}
+
+/// Books a reject of a decoded event, naming its id and account.
+fn reject_event(rater: &Rater, reject: Reject, event: &Event, out: &mut Output) {
+    rater.reject_payload(reject, out);
+    if let Some(r) = out.rejected.last_mut() {
+        r.event_id = Some(event.id.clone());
+        r.account = Some(event.account.clone());
+    }
 }
 
 fn print_summary(s: &Summary, args: &RateArgs, rejects: &Path, actions: &Path) {

@@ -4,6 +4,7 @@
 
 mod batch;
 mod catalog_check;
+mod ledger;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,0 +1,415 @@
+//! The rater's records as Arrow record batches of the ledger's tables.
+//!
+//! Conversion never rounds: every amount and quantity goes through
+//! [`to_units`], which asserts that it fits `Decimal128(38, 10)` exactly, and
+//! every time through [`to_micros`], which asserts whole microseconds.
+//! [`check_event`] is the matching check at the input boundary, so that an
+//! event whose values would not fit is rejected instead of reaching them.
+
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    BinaryBuilder, Decimal128Builder, Int32Builder, Int64Builder, ListBuilder, StringBuilder,
+    TimestampMicrosecondBuilder,
+};
+use arrow_array::{ArrayRef, RecordBatch};
+use chrono::{DateTime, SubsecRound, Utc};
+use ratewire_rater::{Body, Event, Rated, RecordKind, Reject, RejectCode, Rejected};
+use rust_decimal::Decimal;
+
+use crate::Error;
+use crate::schema::{DECIMAL_PRECISION, DECIMAL_SCALE, TIME_ZONE, Table, list_item};
+use crate::totals::to_units;
+
+/// A reject as the ledger books it: the rater's [`Rejected`] with the
+/// payload and where it was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedEvent {
+    /// Code, message, event id and account as far as known.
+    pub rejected: Rejected,
+    /// The event time, when the payload decoded that far. Booked to the
+    /// microsecond, truncated if need be: the payload has it as sent.
+    pub event_time: Option<DateTime<Utc>>,
+    /// The payload exactly as received (it may not be UTF-8).
+    pub payload: Vec<u8>,
+    /// Where it was read: a topic, or a file name.
+    pub source: Arc<str>,
+    /// The source's partition (0 for a file).
+    pub partition: i32,
+    /// Its offset in the partition (the line number, from 1, for a file).
+    pub offset: i64,
+}
+
+/// The name a record kind has in the ledger (and in the rater's JSON).
+#[must_use]
+pub fn kind_name(kind: RecordKind) -> &'static str {
+    match kind {
+        RecordKind::Usage => "usage",
+        RecordKind::Recurring => "recurring",
+        RecordKind::Payment => "payment",
+        RecordKind::Topup => "topup",
+        RecordKind::Adjustment => "adjustment",
+        RecordKind::Subscription => "subscription",
+        RecordKind::SupportContact => "support_contact",
+        RecordKind::Block => "block",
+        RecordKind::Unblock => "unblock",
+        RecordKind::Grant => "grant",
+        RecordKind::Expiry => "expiry",
+    }
+}
+
+/// A time as microseconds since the epoch.
+///
+/// # Panics
+/// If the time has a fraction of a microsecond, which the ledger would lose.
+#[must_use]
+pub fn to_micros(time: DateTime<Utc>) -> i64 {
+    assert!(
+        time.timestamp_subsec_nanos().is_multiple_of(1000),
+        "{time} has a fraction of a microsecond: the ledger would lose it"
+    );
+    time.timestamp_micros()
+}
+
+/// Checks that an event's values fit the ledger's columns: at most ten
+/// decimals and 28 integer digits in quantities and amounts, whole
+/// microseconds in its time. The rater keeps what it is sent, so an event
+/// that passes also rates into records that fit.
+///
+/// # Errors
+/// An `INVALID_FIELD` reject naming the field that does not fit.
+pub fn check_event(event: &Event) -> Result<(), Reject> {
+    if !event.time.timestamp_subsec_nanos().is_multiple_of(1000) {
+        let message = format!("time: {} is more precise than a microsecond, the finest the ledger keeps", event.time);
+        return Err(Reject::field(RejectCode::InvalidField, "time", message));
+    }
+    let (field, value) = match &event.body {
+        Body::Usage(usage) => ("quantity", usage.quantity),
+        Body::Payment(money) | Body::TopUp(money) | Body::Adjustment { money, .. } => ("amount", money.amount),
+        Body::Subscription { .. } | Body::SupportContact { .. } | Body::Block { .. } | Body::Unblock { .. } => {
+            return Ok(());
+        }
+    };
+    let places = DECIMAL_SCALE.unsigned_abs() as u32;
+    let integer_digits_max = u32::from(DECIMAL_PRECISION) - places;
+    if value.normalize().scale() > places {
+        let message = format!("{field}: {value} has more than {places} decimals, the most the ledger keeps");
+        return Err(Reject::field(RejectCode::InvalidField, field, message));
+    }
+    if value.abs() >= Decimal::from_i128_with_scale(10_i128.pow(integer_digits_max), 0) {
+        let message =
+            format!("{field}: {value} has more than {integer_digits_max} integer digits, the most the ledger keeps");
+        return Err(Reject::field(RejectCode::InvalidField, field, message));
+    }
+    Ok(())
+}
+
+/// The `rated` rows of `records`, in the given order.
+///
+/// # Errors
+/// Only if the columns disagree with the schema (a bug).
+///
+/// # Panics
+/// If a value does not fit its column (see [`to_units`], [`to_micros`]).
+pub fn rated_batch(records: &[&Rated]) -> Result<RecordBatch, Error> {
+    let n = records.len();
+    let mut event_id = StringBuilder::with_capacity(n, n * 16);
+    let mut account = StringBuilder::with_capacity(n, n * 8);
+    let mut event_time = times(n);
+    let mut kind = StringBuilder::with_capacity(n, n * 8);
+    let mut service = StringBuilder::with_capacity(n, n * 8);
+    let mut zone = StringBuilder::with_capacity(n, n * 8);
+    let mut money: [Decimal128Builder; 9] = std::array::from_fn(|_| Decimal128Builder::with_capacity(n));
+    let mut currency = StringBuilder::with_capacity(n, n * 3);
+    let mut partner = StringBuilder::with_capacity(n, 0);
+    let mut tariff = StringBuilder::with_capacity(n, n * 16);
+    let mut discounts = ListBuilder::new(StringBuilder::new()).with_field(list_item());
+    let mut catalog_version = StringBuilder::with_capacity(n, n * 8);
+    for r in records {
+        event_id.append_value(&r.event_id);
+        account.append_value(&r.account);
+        event_time.append_value(to_micros(r.event_time));
+        kind.append_value(kind_name(r.kind));
+        service.append_value(&r.service);
+        zone.append_option(r.zone.as_deref());
+        // The decimal columns in schema order.
+        let values = [
+            r.quantity,
+            r.rated_quantity,
+            r.allowance_quantity,
+            r.charge,
+            r.discount,
+            r.net,
+            r.tax,
+            r.gross,
+            r.partner_share,
+        ];
+        for (builder, value) in money.iter_mut().zip(values) {
+            builder.append_value(to_units(value));
+        }
+        currency.append_value(r.currency.as_str());
+        partner.append_option(r.partner.as_deref());
+        tariff.append_option(r.tariff.as_deref());
+        for d in &r.discounts {
+            discounts.values().append_value(d);
+        }
+        discounts.append(true);
+        catalog_version.append_value(&r.catalog_version);
+    }
+    let [quantity, rated_quantity, allowance_quantity, charge, discount, net, tax, gross, partner_share] =
+        money.map(|mut b| decimals(&mut b));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(event_id.finish()),
+        Arc::new(account.finish()),
+        Arc::new(event_time.finish()),
+        Arc::new(kind.finish()),
+        Arc::new(service.finish()),
+        Arc::new(zone.finish()),
+        quantity?,
+        rated_quantity?,
+        allowance_quantity?,
+        charge?,
+        discount?,
+        net?,
+        tax?,
+        gross?,
+        Arc::new(currency.finish()),
+        Arc::new(partner.finish()),
+        partner_share?,
+        Arc::new(tariff.finish()),
+        Arc::new(discounts.finish()),
+        Arc::new(catalog_version.finish()),
+    ];
+    Ok(RecordBatch::try_new(Table::Rated.schema(), columns)?)
+}
+
+/// The `draws` rows of `records`: each record's draws in order.
+///
+/// # Errors
+/// Only if the columns disagree with the schema (a bug).
+///
+/// # Panics
+/// If a value does not fit its column (see [`to_units`], [`to_micros`]).
+pub fn draws_batch(records: &[&Rated]) -> Result<RecordBatch, Error> {
+    let n: usize = records.iter().map(|r| r.draws.len()).sum();
+    let mut event_id = StringBuilder::with_capacity(n, n * 16);
+    let mut account = StringBuilder::with_capacity(n, n * 8);
+    let mut event_time = times(n);
+    let mut draw_index = Int32Builder::with_capacity(n);
+    let mut balance = StringBuilder::with_capacity(n, n * 8);
+    let mut amount = Decimal128Builder::with_capacity(n);
+    let mut remaining = Decimal128Builder::with_capacity(n);
+    for r in records {
+        for (i, draw) in r.draws.iter().enumerate() {
+            event_id.append_value(&r.event_id);
+            account.append_value(&r.account);
+            event_time.append_value(to_micros(r.event_time));
+            // A record has a handful of draws: one per balance at most.
+            draw_index.append_value(i32::try_from(i).unwrap_or(i32::MAX));
+            balance.append_value(&draw.balance);
+            amount.append_value(to_units(draw.amount));
+            remaining.append_value(to_units(draw.remaining));
+        }
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(event_id.finish()),
+        Arc::new(account.finish()),
+        Arc::new(event_time.finish()),
+        Arc::new(draw_index.finish()),
+        Arc::new(balance.finish()),
+        decimals(&mut amount)?,
+        decimals(&mut remaining)?,
+    ];
+    Ok(RecordBatch::try_new(Table::Draws.schema(), columns)?)
+}
+
+/// The `rejects` rows of `rejects`, in the given order, each booked at
+/// `booked_at`.
+///
+/// # Errors
+/// Only if the columns disagree with the schema (a bug).
+///
+/// # Panics
+/// If a time has a fraction of a microsecond (see [`to_micros`]).
+pub fn rejects_batch(rejects: &[&RejectedEvent], booked_at: DateTime<Utc>) -> Result<RecordBatch, Error> {
+    let n = rejects.len();
+    let mut account = StringBuilder::with_capacity(n, n * 8);
+    let mut event_time = times(n);
+    let mut code = Int32Builder::with_capacity(n);
+    let mut code_name = StringBuilder::with_capacity(n, n * 16);
+    let mut field = StringBuilder::with_capacity(n, n * 8);
+    let mut message = StringBuilder::with_capacity(n, n * 64);
+    let mut event_id = StringBuilder::with_capacity(n, n * 16);
+    let mut payload = BinaryBuilder::with_capacity(n, rejects.iter().map(|r| r.payload.len()).sum());
+    let mut catalog_version = StringBuilder::with_capacity(n, n * 8);
+    let mut source = StringBuilder::with_capacity(n, n * 16);
+    let mut source_partition = Int32Builder::with_capacity(n);
+    let mut source_offset = Int64Builder::with_capacity(n);
+    let mut booked = times(n);
+    let booked_micros = to_micros(booked_at);
+    for r in rejects {
+        let rejected = &r.rejected;
+        account.append_option(rejected.account.as_deref());
+        event_time.append_option(r.event_time.map(|t| to_micros(t.trunc_subsecs(6))));
+        code.append_value(i32::from(rejected.reject.code.number()));
+        code_name.append_value(rejected.reject.code.name());
+        field.append_option(rejected.reject.field);
+        message.append_value(&rejected.reject.message);
+        event_id.append_option(rejected.event_id.as_deref());
+        payload.append_value(&r.payload);
+        catalog_version.append_value(&rejected.catalog_version);
+        source.append_value(&r.source);
+        source_partition.append_value(r.partition);
+        source_offset.append_value(r.offset);
+        booked.append_value(booked_micros);
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(account.finish()),
+        Arc::new(event_time.finish()),
+        Arc::new(code.finish()),
+        Arc::new(code_name.finish()),
+        Arc::new(field.finish()),
+        Arc::new(message.finish()),
+        Arc::new(event_id.finish()),
+        Arc::new(payload.finish()),
+        Arc::new(catalog_version.finish()),
+        Arc::new(source.finish()),
+        Arc::new(source_partition.finish()),
+        Arc::new(source_offset.finish()),
+        Arc::new(booked.finish()),
+    ];
+    Ok(RecordBatch::try_new(Table::Rejects.schema(), columns)?)
+}
+
+fn times(n: usize) -> TimestampMicrosecondBuilder {
+    TimestampMicrosecondBuilder::with_capacity(n).with_timezone(TIME_ZONE)
+}
+
+fn decimals(builder: &mut Decimal128Builder) -> Result<ArrayRef, Error> {
+    Ok(Arc::new(builder.finish().with_precision_and_scale(DECIMAL_PRECISION, DECIMAL_SCALE)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{dec, rated, rejected, time};
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Decimal128Type, Int32Type, TimestampMicrosecondType};
+    use ratewire_rater::time::Period;
+
+    #[test]
+    fn rated_rows_keep_every_value_exactly() {
+        let mut r = rated("e1", "A1", "2026-11-03T10:00:00.123456Z", Period::new(2026, 11), "0.1234567891");
+        r.zone = Some("eu".into());
+        r.discounts = vec!["welcome".into(), "loyal".into()].into();
+        r.partner = Some("p1".into());
+        r.partner_share = dec("-0.0000000001");
+        let plain = rated("e2", "A2", "2026-11-03T11:00:00Z", Period::new(2026, 11), "2");
+        let batch = rated_batch(&[&r, &plain]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(batch.schema(), Table::Rated.schema());
+        assert_eq!(batch.num_rows(), 2);
+
+        let net = batch.column_by_name("net").map(|c| c.as_primitive::<Decimal128Type>().clone());
+        let net = net.unwrap_or_else(|| panic!("net"));
+        assert_eq!(net.value_as_string(0), "0.1234567891");
+        assert_eq!(net.value_as_string(1), "2.0000000000");
+        let share = batch.column_by_name("partner_share").map(|c| c.as_primitive::<Decimal128Type>().value(0));
+        assert_eq!(share, Some(-1));
+        let at = batch.column_by_name("event_time").map(|c| c.as_primitive::<TimestampMicrosecondType>().value(0));
+        assert_eq!(at, Some(time("2026-11-03T10:00:00.123456Z").timestamp_micros()));
+
+        let zone = batch.column_by_name("zone").map(|c| c.as_string::<i32>().clone()).unwrap_or_else(|| panic!());
+        assert_eq!((zone.value(0), zone.is_null(1)), ("eu", true));
+        let discounts =
+            batch.column_by_name("discounts").map(|c| c.as_list::<i32>().clone()).unwrap_or_else(|| panic!());
+        let first = discounts.value(0);
+        let first: Vec<&str> = first.as_string::<i32>().iter().flatten().collect();
+        assert_eq!(first, ["welcome", "loyal"]);
+        assert_eq!(discounts.value(1).len(), 0);
+        let kind = batch.column_by_name("kind").map(|c| c.as_string::<i32>().value(0).to_string());
+        assert_eq!(kind.as_deref(), Some("usage"));
+    }
+
+    #[test]
+    fn draws_follow_their_records_in_order() {
+        let mut r = rated("e1", "A1", "2026-11-03T10:00:00Z", Period::new(2026, 11), "1");
+        r.draws.insert(0, ratewire_rater::Draw { balance: "minutes".into(), amount: dec("60"), remaining: dec("0") });
+        let none = {
+            let mut n = rated("e2", "A1", "2026-11-03T11:00:00Z", Period::new(2026, 11), "0");
+            n.draws.clear();
+            n
+        };
+        let batch = draws_batch(&[&r, &none]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(batch.num_rows(), 2);
+        let index = batch.column_by_name("draw_index").map(|c| c.as_primitive::<Int32Type>().values().to_vec());
+        assert_eq!(index, Some(vec![0, 1]));
+        let balance = batch.column_by_name("balance").map(|c| c.as_string::<i32>().value(0).to_string());
+        assert_eq!(balance.as_deref(), Some("minutes"));
+    }
+
+    #[test]
+    fn rejects_keep_the_payload_bytes_and_unknown_fields_as_null() {
+        let mut known = rejected(7, Some("A1"));
+        // Rejected perhaps for this very time: booked to the microsecond.
+        known.event_time = Some(time("2026-11-03T10:00:00.0000019Z"));
+        let unknown = rejected(8, None);
+        let booked = time("2026-11-04T00:00:00Z");
+        let batch = rejects_batch(&[&known, &unknown], booked).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(batch.schema(), Table::Rejects.schema());
+        let payload = batch.column_by_name("payload").map(|c| c.as_binary::<i32>().value(1).to_vec());
+        assert_eq!(payload.as_deref(), Some(&b"\xff{not json"[..]));
+        let account = batch.column_by_name("account").map(|c| c.is_null(1));
+        assert_eq!(account, Some(true));
+        let code = batch.column_by_name("code").map(|c| c.as_primitive::<Int32Type>().value(0));
+        assert_eq!(code, Some(1001));
+        let at = batch.column_by_name("event_time").map(|c| c.as_primitive::<TimestampMicrosecondType>().value(0));
+        assert_eq!(at, Some(time("2026-11-03T10:00:00.000001Z").timestamp_micros()));
+    }
+
+    #[test]
+    fn kind_names_are_the_raters() {
+        use RecordKind::*;
+        for kind in
+            [Usage, Recurring, Payment, Topup, Adjustment, Subscription, SupportContact, Block, Unblock, Grant, Expiry]
+        {
+            assert_eq!(serde_json::to_value(kind).ok(), Some(serde_json::Value::from(kind_name(kind))));
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "fraction of a microsecond")]
+    fn a_nanosecond_is_refused() {
+        let _ = to_micros(time("2026-11-03T10:00:00.000000001Z"));
+    }
+
+    #[test]
+    #[should_panic(expected = "more than 10 decimals")]
+    fn an_amount_the_ledger_would_round_is_refused() {
+        let r = rated("e1", "A1", "2026-11-03T10:00:00Z", Period::new(2026, 11), "0.00000000001");
+        let _ = rated_batch(&[&r]);
+    }
+
+    #[test]
+    fn events_that_would_not_fit_are_rejected_at_the_boundary() {
+        let event = |fields: &str| {
+            let json = format!(r#"{{"v":1,"id":"e1","account":"A1",{fields}}}"#);
+            ratewire_rater::decode(json.as_bytes()).unwrap_or_else(|r| panic!("{r}"))
+        };
+        let usage = |q: &str, t: &str| event(&format!(r#""kind":"usage","time":"{t}","service":"sms","quantity":{q}"#));
+        let fine = "2026-11-03T10:00:00.123456Z";
+        assert_eq!(check_event(&usage("\"0.0000000001\"", fine)), Ok(()));
+        assert_eq!(check_event(&usage("\"2.500000000000\"", fine)), Ok(()));
+        assert_eq!(check_event(&usage("\"9999999999999999999999999999\"", fine)), Ok(()));
+        for (quantity, at, field) in [
+            ("\"0.00000000001\"", fine, "quantity"),
+            ("\"10000000000000000000000000000\"", fine, "quantity"),
+            ("1", "2026-11-03T10:00:00.1234567Z", "time"),
+        ] {
+            let reject = check_event(&usage(quantity, at)).err().unwrap_or_else(|| panic!("{quantity} {at}"));
+            assert_eq!((reject.code, reject.field), (RejectCode::InvalidField, Some(field)));
+        }
+        let payment = event(r#""kind":"payment","time":"2026-11-03T10:00:00Z","amount":"1.000000000001""#);
+        assert_eq!(check_event(&payment).err().map(|r| r.field), Some(Some("amount")));
+    }
+}

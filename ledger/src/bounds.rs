@@ -1,0 +1,30 @@
+//! Every limit of the ledger, in one place.
+
+/// Rows per Parquet row group unless configured otherwise. Close to DuckDB's
+/// own row-group size (122,880), so that readers split a large file into
+/// enough units to read in parallel, and large enough for ZSTD and dictionary
+/// encoding to compress well.
+pub const ROW_GROUP_ROWS_DEFAULT: usize = 131_072;
+
+/// The largest row group a configuration may ask for (Parquet's own default).
+pub const ROW_GROUP_ROWS_MAX: usize = 1_048_576;
+
+/// ZSTD level unless configured otherwise: the codec's own default, a good
+/// balance of write speed and size.
+pub const ZSTD_LEVEL_DEFAULT: i32 = 3;
+
+/// Data files one commit may write (one per table and partition it touches).
+pub const COMMIT_FILES_MAX: usize = 4096;
+
+/// Source partitions a ledger may hold offsets for.
+pub const SOURCE_PARTITIONS_MAX: usize = 65_536;
+
+/// Size of one manifest file; a larger one is taken as corrupt rather than
+/// read into memory.
+pub const MANIFEST_BYTES_MAX: u64 = 64 * 1024 * 1024;
+
+/// Size of one checkpoint blob.
+pub const CHECKPOINT_BYTES_MAX: u64 = 1024 * 1024 * 1024;
+
+/// Rows decoded at a time when a written file is read back for checking.
+pub const READ_BACK_BATCH_ROWS: usize = 8192;

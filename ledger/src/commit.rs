@@ -1,0 +1,488 @@
+//! The ledger directory and its commit protocol.
+//!
+//! A commit, in order ([`Step`] names the point after each):
+//! 1. writes each data file under a temporary name, fsyncs it and reads it
+//!    back, checking its rows and totals against the records';
+//! 2. renames each into place;
+//! 3. fsyncs the directories that gained entries;
+//! 4. writes the checkpoint (temporary name, fsync, rename, fsync of
+//!    `_manifest`);
+//! 5. writes the manifest under a temporary name and fsyncs it;
+//! 6. renames the manifest into place, the commit point, and fsyncs
+//!    `_manifest`.
+//!
+//! One process at a time may have a ledger open: [`Ledger::open`] takes an
+//! exclusive `flock(2)` on `_manifest/LOCK`, which the operating system
+//! releases when the process ends, however it ends.
+//!
+//! Opening a ledger recovers from a crash at any point: temporary files,
+//! data files that no manifest lists and checkpoints other than the
+//! latest's are removed, so what is left is exactly the last commit whose
+//! manifest was renamed into place. Readers should list files through the
+//! manifests ([`Ledger::committed_files`]); a plain directory listing can
+//! show a crashed commit's files until the next open removes them.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fs::{self, File};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, SubsecRound, Utc};
+use ratewire_rater::Rated;
+
+use crate::batch::RejectedEvent;
+use crate::bounds::{CHECKPOINT_BYTES_MAX, COMMIT_FILES_MAX};
+use crate::durable::{create_dirs, is_temp, read_bounded, rename, sync_dir, temp_name, write_synced};
+use crate::error::{Error, io};
+use crate::manifest::{
+    CheckpointFile, DataFile, MANIFEST_DIR, MANIFEST_FORMAT, Manifest, SourceRange, advance, checkpoint_name,
+    in_ledger, manifest_name, sequence_of,
+};
+use crate::schema::Table;
+use crate::totals::Totals;
+use crate::writer::{Partition, Rows, Writer, WriterConfig, plan, read_back};
+
+/// What one commit books.
+#[derive(Debug, Clone, Copy)]
+pub struct Commit<'a> {
+    /// Rated records (their draws go to the `draws` table).
+    pub rated: &'a [Rated],
+    /// Rejected events.
+    pub rejected: &'a [RejectedEvent],
+    /// The source offsets the records and rejects come from.
+    pub offsets: &'a [SourceRange],
+    /// The caller's state as of these offsets, returned by the next open.
+    pub checkpoint: &'a [u8],
+    /// When the rows are booked, usually the wall clock: the `booked_at` of
+    /// rejects and the partition they are filed under. Kept to the
+    /// microsecond, like every time in the ledger.
+    pub booked_at: DateTime<Utc>,
+}
+
+/// The point a commit has reached, passed to the hook of
+/// [`Ledger::commit_with`] after each step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Data file `index` is written under its temporary name, fsynced and
+    /// read back.
+    FileWritten(usize),
+    /// Data file `index` is renamed into place.
+    FileRenamed(usize),
+    /// The directories of the data files are fsynced.
+    DirectoriesSynced,
+    /// The checkpoint is in place.
+    CheckpointWritten,
+    /// The manifest is written under its temporary name and fsynced.
+    ManifestWritten,
+    /// The manifest is renamed into place: the commit is made (`_manifest`
+    /// is fsynced next).
+    ManifestRenamed,
+}
+
+/// What [`Ledger::open`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    /// The last commit's sequence (0 for a new ledger).
+    pub sequence: u64,
+    /// For every source partition, the span of offsets committed; resume
+    /// each at its `to`.
+    pub offsets: Vec<SourceRange>,
+    /// The last commit's checkpoint (empty for a new ledger).
+    pub checkpoint: Vec<u8>,
+    /// Debris removed: files of commits that did not finish.
+    pub removed: Vec<PathBuf>,
+}
+
+/// The lock file, in `_manifest`.
+pub const LOCK_FILE: &str = "LOCK";
+
+/// A ledger directory, open for commits by this handle alone.
+#[derive(Debug)]
+pub struct Ledger {
+    dir: PathBuf,
+    /// Holds the exclusive lock while the handle lives.
+    _lock: File,
+    writer: Writer,
+    sequence: u64,
+    files: Vec<DataFile>,
+    totals: BTreeMap<Table, Totals>,
+    positions: Vec<SourceRange>,
+    /// Set while a commit runs and left set if it fails part-way.
+    broken: bool,
+}
+
+impl Ledger {
+    /// Opens (creating if needed) the ledger in `dir` with the default
+    /// writer settings, and recovers it.
+    ///
+    /// # Errors
+    /// I/O errors, and [`Error::Manifest`] or [`Error::MissingFile`] when the
+    /// directory holds a ledger that is not consistent.
+    pub fn open(dir: impl AsRef<Path>) -> Result<(Self, Recovery), Error> {
+        Self::open_with(dir, &WriterConfig::default())
+    }
+
+    /// [`Ledger::open`] with writer settings.
+    ///
+    /// # Errors
+    /// As [`Ledger::open`], and [`Error::Config`] for settings out of range.
+    pub fn open_with(dir: impl AsRef<Path>, config: &WriterConfig) -> Result<(Self, Recovery), Error> {
+        let writer = config.build()?;
+        let dir = dir.as_ref().to_path_buf();
+        let manifests = dir.join(MANIFEST_DIR);
+        let mut dirty = BTreeSet::new();
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty() && !dir.exists()) {
+            dirty.insert(parent.to_path_buf());
+        }
+        fs::create_dir_all(&manifests).map_err(io(&manifests))?;
+        dirty.insert(dir.clone());
+        for d in &dirty {
+            sync_dir(d)?;
+        }
+        let lock = lock(&manifests.join(LOCK_FILE))?;
+
+        let mut removed = Vec::new();
+        let sequences = list_manifests(&manifests)?;
+        let mut ledger = Self {
+            dir,
+            _lock: lock,
+            writer,
+            sequence: 0,
+            files: Vec::new(),
+            totals: by_table(&[]),
+            positions: Vec::new(),
+            broken: false,
+        };
+        let mut checkpoint = None;
+        for sequence in sequences {
+            let path = manifests.join(manifest_name(sequence));
+            if sequence != ledger.sequence + 1 {
+                let reason = format!("commit {} is missing", ledger.sequence + 1);
+                return Err(Error::Manifest { path, reason });
+            }
+            let manifest = Manifest::read(&path, sequence)?;
+            ledger.apply(&path, &manifest)?;
+            checkpoint = Some(manifest.checkpoint);
+        }
+        ledger.remove_debris(checkpoint.as_ref(), &mut removed)?;
+        let checkpoint = match checkpoint {
+            Some(c) => ledger.read_checkpoint(&c)?,
+            None => Vec::new(),
+        };
+        let recovery = Recovery { sequence: ledger.sequence, offsets: ledger.positions.clone(), checkpoint, removed };
+        Ok((ledger, recovery))
+    }
+
+    /// The ledger directory.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The last commit's sequence (0 before the first).
+    #[must_use]
+    pub fn sequence(&self) -> u64 {
+        self.sequence
+    }
+
+    /// Every committed data file, oldest commit first; paths are relative to
+    /// [`Ledger::dir`]. Only files listed here are part of the ledger.
+    #[must_use]
+    pub fn committed_files(&self) -> &[DataFile] {
+        &self.files
+    }
+
+    /// Totals of every committed file, per table.
+    #[must_use]
+    pub fn totals(&self) -> &BTreeMap<Table, Totals> {
+        &self.totals
+    }
+
+    /// For every source partition, the span of offsets committed.
+    #[must_use]
+    pub fn offsets(&self) -> &[SourceRange] {
+        &self.positions
+    }
+
+    /// Reads every committed file back and checks its rows and totals
+    /// against its manifest entry; returns the ledger's totals.
+    ///
+    /// # Errors
+    /// I/O and Parquet errors, and [`Error::Manifest`] naming the file whose
+    /// contents disagree with the manifest.
+    pub fn verify(&self) -> Result<BTreeMap<Table, Totals>, Error> {
+        for file in &self.files {
+            let path = in_ledger(&self.dir, &file.path);
+            let read = read_back(&path, file.table)?;
+            if read != file.totals {
+                let reason = format!("{} holds {read:?}, its manifest says {:?}", file.path, file.totals);
+                return Err(Error::Manifest { path, reason });
+            }
+        }
+        Ok(by_table(&self.files))
+    }
+
+    /// Commits the rows of `commit` atomically.
+    ///
+    /// # Errors
+    /// Before anything is written: [`Error::ReversedRange`],
+    /// [`Error::OffsetsOverlap`] (the offsets were committed already),
+    /// [`Error::TooManySourcePartitions`], [`Error::TooManyFiles`],
+    /// [`Error::CheckpointTooLarge`]. Part-way: I/O and Parquet errors, after
+    /// which the handle refuses commits ([`Error::NeedsRecovery`]) until
+    /// the ledger is opened again.
+    ///
+    /// # Panics
+    /// If a value does not fit its column, or a file read back disagrees
+    /// with the records written: both are bugs, never input errors.
+    pub fn commit(&mut self, commit: &Commit<'_>) -> Result<Manifest, Error> {
+        self.commit_with(commit, &mut |_| ControlFlow::Continue(()))
+    }
+
+    /// [`Ledger::commit`], calling `hook` after each [`Step`]; the commit
+    /// stops with [`Error::Aborted`] where the hook breaks, leaving the
+    /// directory as a crash there would (for crash tests).
+    ///
+    /// # Errors
+    /// As [`Ledger::commit`], and [`Error::Aborted`].
+    pub fn commit_with(
+        &mut self,
+        commit: &Commit<'_>,
+        hook: &mut dyn FnMut(Step) -> ControlFlow<()>,
+    ) -> Result<Manifest, Error> {
+        if self.broken {
+            return Err(Error::NeedsRecovery);
+        }
+        let positions = advance(&self.positions, commit.offsets)?;
+        let size = commit.checkpoint.len() as u64;
+        if size > CHECKPOINT_BYTES_MAX {
+            return Err(Error::CheckpointTooLarge { size, max: CHECKPOINT_BYTES_MAX });
+        }
+        let booked_at = commit.booked_at.trunc_subsecs(6);
+        let files = plan(commit.rated, commit.rejected, booked_at);
+        if files.len() > COMMIT_FILES_MAX {
+            return Err(Error::TooManyFiles { count: files.len(), max: COMMIT_FILES_MAX });
+        }
+
+        self.broken = true;
+        let sequence = self.sequence + 1;
+        let files = self.write_files(sequence, &files, hook)?;
+        let manifests = self.dir.join(MANIFEST_DIR);
+        let checkpoint_path = manifests.join(checkpoint_name(sequence));
+        write_synced(&temp_name(&checkpoint_path), commit.checkpoint)?;
+        rename(&temp_name(&checkpoint_path), &checkpoint_path)?;
+        sync_dir(&manifests)?;
+        stop(hook, Step::CheckpointWritten)?;
+
+        let totals = by_table(&files);
+        let mut ledger_totals = self.totals.clone();
+        for (table, totals) in &totals {
+            ledger_totals.entry(*table).or_insert_with(|| Totals::zero(*table)).add(totals);
+        }
+        let manifest = Manifest {
+            format: MANIFEST_FORMAT,
+            sequence,
+            booked_at,
+            files,
+            totals,
+            ledger_totals,
+            offsets: commit.offsets.to_vec(),
+            positions,
+            checkpoint: CheckpointFile { path: format!("{MANIFEST_DIR}/{}", checkpoint_name(sequence)), bytes: size },
+        };
+        let path = manifests.join(manifest_name(sequence));
+        write_synced(&temp_name(&path), &manifest.to_json())?;
+        stop(hook, Step::ManifestWritten)?;
+        if path.exists() {
+            return Err(Error::Conflict { path });
+        }
+        rename(&temp_name(&path), &path)?;
+        stop(hook, Step::ManifestRenamed)?;
+        sync_dir(&manifests)?;
+
+        self.apply(&path, &manifest)?;
+        self.broken = false;
+        Ok(manifest)
+    }
+
+    /// Steps 1 to 3 of a commit: writes, checks and renames the data files,
+    /// then fsyncs their directories.
+    fn write_files(
+        &self,
+        sequence: u64,
+        files: &[(Partition, Rows<'_>)],
+        hook: &mut dyn FnMut(Step) -> ControlFlow<()>,
+    ) -> Result<Vec<DataFile>, Error> {
+        let mut written = Vec::with_capacity(files.len());
+        let mut dirty = BTreeSet::new();
+        for (index, (partition, rows)) in files.iter().enumerate() {
+            let name = format!("{sequence:020}-{index:04}.parquet");
+            create_dirs(&self.dir, &partition.dir(), &mut dirty)?;
+            let path = self.dir.join(partition.dir()).join(&name);
+            let temp = temp_name(&path);
+            let (totals, bytes) = self.writer.write(&temp, rows)?;
+            let read = read_back(&temp, partition.table)?;
+            assert_eq!(read, totals, "{}: the file read back disagrees with the records", temp.display());
+            let relative =
+                format!("table={}/period={}/day={}/{name}", partition.table, partition.period, partition.day);
+            written.push((temp, path, DataFile { path: relative, table: partition.table, bytes, totals }));
+            stop(hook, Step::FileWritten(index))?;
+        }
+        for (index, (temp, path, _)) in written.iter().enumerate() {
+            rename(temp, path)?;
+            if let Some(parent) = path.parent() {
+                dirty.insert(parent.to_path_buf());
+            }
+            stop(hook, Step::FileRenamed(index))?;
+        }
+        for dir in &dirty {
+            sync_dir(dir)?;
+        }
+        stop(hook, Step::DirectoriesSynced)?;
+        Ok(written.into_iter().map(|(_, _, file)| file).collect())
+    }
+
+    /// Reads the checkpoint of the latest manifest.
+    fn read_checkpoint(&self, checkpoint: &CheckpointFile) -> Result<Vec<u8>, Error> {
+        let path = in_ledger(&self.dir, &checkpoint.path);
+        let manifest = self.dir.join(MANIFEST_DIR).join(manifest_name(self.sequence));
+        if !path.is_file() {
+            return Err(Error::MissingFile { manifest, file: checkpoint.path.clone() });
+        }
+        let bytes = read_bounded(&path, CHECKPOINT_BYTES_MAX)?
+            .map_err(|size| Error::CheckpointTooLarge { size, max: CHECKPOINT_BYTES_MAX })?;
+        if bytes.len() as u64 != checkpoint.bytes {
+            let reason = format!("{} is {} bytes, not the {} listed", checkpoint.path, bytes.len(), checkpoint.bytes);
+            return Err(Error::Manifest { path: manifest, reason });
+        }
+        Ok(bytes)
+    }
+
+    /// Takes in a manifest read or just written: its files, totals and
+    /// positions. Checks that its files are there and that its totals add up.
+    fn apply(&mut self, path: &Path, manifest: &Manifest) -> Result<(), Error> {
+        let mut totals = self.totals.clone();
+        for file in &manifest.files {
+            let data = in_ledger(&self.dir, &file.path);
+            match fs::metadata(&data) {
+                Ok(m) if m.len() == file.bytes => {}
+                Ok(m) => {
+                    let reason = format!("{} is {} bytes, not the {} listed", file.path, m.len(), file.bytes);
+                    return Err(Error::Manifest { path: path.to_path_buf(), reason });
+                }
+                Err(_) => return Err(Error::MissingFile { manifest: path.to_path_buf(), file: file.path.clone() }),
+            }
+            totals.entry(file.table).or_insert_with(|| Totals::zero(file.table)).add(&file.totals);
+        }
+        if totals != manifest.ledger_totals {
+            let reason = format!("ledger totals {:?} disagree with its files' {totals:?}", manifest.ledger_totals);
+            return Err(Error::Manifest { path: path.to_path_buf(), reason });
+        }
+        self.sequence = manifest.sequence;
+        self.files.extend(manifest.files.iter().cloned());
+        self.totals = totals;
+        self.positions.clone_from(&manifest.positions);
+        Ok(())
+    }
+
+    /// Removes what no commit owns: temporary files, data files no manifest
+    /// lists, checkpoints other than the latest's, and directories left
+    /// empty. Files that do not look like the ledger's are left alone.
+    fn remove_debris(&self, checkpoint: Option<&CheckpointFile>, removed: &mut Vec<PathBuf>) -> Result<(), Error> {
+        let manifests = self.dir.join(MANIFEST_DIR);
+        for (name, path) in entries(&manifests)? {
+            let stale_checkpoint = sequence_of(&name, "checkpoint").is_some()
+                && checkpoint.is_none_or(|c| c.path != format!("{MANIFEST_DIR}/{name}"));
+            if is_temp(&name) || stale_checkpoint {
+                fs::remove_file(&path).map_err(io(&path))?;
+                removed.push(path);
+            }
+        }
+        let listed: HashSet<PathBuf> = self.files.iter().map(|f| in_ledger(&self.dir, &f.path)).collect();
+        // table=*/period=*/day=*/file: three levels of directories.
+        for (table, table_dir) in entries(&self.dir)? {
+            if !table.starts_with("table=") || !table_dir.is_dir() {
+                continue;
+            }
+            for (period, period_dir) in entries(&table_dir)? {
+                if !period.starts_with("period=") || !period_dir.is_dir() {
+                    continue;
+                }
+                for (day, day_dir) in entries(&period_dir)? {
+                    if !day.starts_with("day=") || !day_dir.is_dir() {
+                        continue;
+                    }
+                    for (name, path) in entries(&day_dir)? {
+                        if is_temp(&name) || (is_data_file(&name) && !listed.contains(&path)) {
+                            fs::remove_file(&path).map_err(io(&path))?;
+                            removed.push(path);
+                        }
+                    }
+                    remove_if_empty(&day_dir)?;
+                }
+                remove_if_empty(&period_dir)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Takes the exclusive lock on `path`, creating it if needed.
+fn lock(path: &Path) -> Result<File, Error> {
+    use rustix::fs::{FlockOperation, flock};
+    let file = fs::OpenOptions::new().create(true).truncate(false).write(true).open(path).map_err(io(path))?;
+    match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(file),
+        Err(rustix::io::Errno::WOULDBLOCK) => Err(Error::Locked { path: path.to_path_buf() }),
+        Err(e) => Err(Error::Io { path: path.to_path_buf(), source: e.into() }),
+    }
+}
+
+/// Totals per table of `files` (every table present, zero if need be).
+fn by_table(files: &[DataFile]) -> BTreeMap<Table, Totals> {
+    let mut totals: BTreeMap<Table, Totals> = Table::ALL.into_iter().map(|t| (t, Totals::zero(t))).collect();
+    for file in files {
+        totals.entry(file.table).or_insert_with(|| Totals::zero(file.table)).add(&file.totals);
+    }
+    totals
+}
+
+/// Stops the commit if the hook says so.
+fn stop(hook: &mut dyn FnMut(Step) -> ControlFlow<()>, step: Step) -> Result<(), Error> {
+    match hook(step) {
+        ControlFlow::Continue(()) => Ok(()),
+        ControlFlow::Break(()) => Err(Error::Aborted(step)),
+    }
+}
+
+/// The sequences of the manifests in `dir`, ascending.
+fn list_manifests(dir: &Path) -> Result<Vec<u64>, Error> {
+    let mut sequences: Vec<u64> = entries(dir)?.iter().filter_map(|(name, _)| sequence_of(name, "json")).collect();
+    sequences.sort_unstable();
+    Ok(sequences)
+}
+
+/// The entries of a directory, as (name, path), sorted by name.
+fn entries(dir: &Path) -> Result<Vec<(String, PathBuf)>, Error> {
+    let mut entries = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io(dir))? {
+        let entry = entry.map_err(io(dir))?;
+        entries.push((entry.file_name().to_string_lossy().into_owned(), entry.path()));
+    }
+    entries.sort();
+    Ok(entries)
+}
+
+/// Whether a name is a data file's: `<20 digits>-<4 digits>.parquet`.
+fn is_data_file(name: &str) -> bool {
+    let Some(stem) = name.strip_suffix(".parquet") else { return false };
+    let Some((sequence, index)) = stem.split_once('-') else { return false };
+    sequence.len() == 20 && index.len() == 4 && (sequence.bytes().chain(index.bytes())).all(|b| b.is_ascii_digit())
+}
+
+fn remove_if_empty(dir: &Path) -> Result<(), Error> {
+    if fs::read_dir(dir).map_err(io(dir))?.next().is_none() {
+        fs::remove_dir(dir).map_err(io(dir))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,132 @@
+//! The ledger's errors, one variant per cause.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::commit::Step;
+
+/// Why a ledger operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file system operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory concerned.
+        path: PathBuf,
+        /// What the operating system said.
+        source: io::Error,
+    },
+    /// Writing or reading a Parquet file failed.
+    #[error("{path}: {source}")]
+    Parquet {
+        /// The data file.
+        path: PathBuf,
+        /// What the Parquet library said.
+        source: parquet::errors::ParquetError,
+    },
+    /// Building an Arrow record batch failed.
+    #[error("building a record batch: {0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+    /// A manifest is not valid.
+    #[error("{path}: not a valid manifest: {reason}")]
+    Manifest {
+        /// The manifest file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A manifest refers to a file that is not there.
+    #[error("{manifest}: lists {file}, which is missing")]
+    MissingFile {
+        /// The manifest.
+        manifest: PathBuf,
+        /// The missing file, relative to the ledger directory.
+        file: String,
+    },
+    /// A configuration value is out of range.
+    #[error("ledger config: {field} = {value}: {reason}")]
+    Config {
+        /// The field.
+        field: &'static str,
+        /// Its value.
+        value: String,
+        /// The accepted range.
+        reason: &'static str,
+    },
+    /// A source offset range ends before it starts.
+    #[error("offsets {source_name}/{partition}: range {from}..{to} is reversed")]
+    ReversedRange {
+        /// The source.
+        source_name: String,
+        /// Its partition.
+        partition: i32,
+        /// First offset.
+        from: i64,
+        /// Offset after the last.
+        to: i64,
+    },
+    /// A commit covers offsets an earlier commit already covers: booking them
+    /// again would duplicate events.
+    #[error("offsets {source_name}/{partition}: {from}..{to} overlaps offsets already committed up to {committed_to}")]
+    OffsetsOverlap {
+        /// The source.
+        source_name: String,
+        /// Its partition.
+        partition: i32,
+        /// First offset of the new range.
+        from: i64,
+        /// Offset after the last of the new range.
+        to: i64,
+        /// Offset after the last one committed before.
+        committed_to: i64,
+    },
+    /// More source partitions than [`crate::SOURCE_PARTITIONS_MAX`].
+    #[error("offsets: {count} source partitions, at most {max} allowed")]
+    TooManySourcePartitions {
+        /// How many the commit would make.
+        count: usize,
+        /// The bound.
+        max: usize,
+    },
+    /// A commit would write more files than [`crate::COMMIT_FILES_MAX`].
+    #[error("a commit may write at most {max} files; this one needs {count}")]
+    TooManyFiles {
+        /// How many.
+        count: usize,
+        /// The bound.
+        max: usize,
+    },
+    /// A checkpoint is larger than [`crate::CHECKPOINT_BYTES_MAX`].
+    #[error("checkpoint of {size} bytes; at most {max} allowed")]
+    CheckpointTooLarge {
+        /// Its size.
+        size: u64,
+        /// The bound.
+        max: u64,
+    },
+    /// The manifest the commit was about to publish exists: another writer
+    /// is using the ledger directory.
+    #[error("{path}: already exists; is another process writing to this ledger?")]
+    Conflict {
+        /// The manifest.
+        path: PathBuf,
+    },
+    /// Another process has the ledger open.
+    #[error("{path}: the ledger is open in another process")]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// The commit hook asked to stop (crash tests).
+    #[error("commit stopped by its hook after {0:?}")]
+    Aborted(Step),
+    /// An earlier commit of this handle failed part-way.
+    #[error("an earlier commit failed part-way; open the ledger again to recover it")]
+    NeedsRecovery,
+}
+
+/// Attaches a path to an I/O error.
+pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Error {
+    let path = path.into();
+    move |source| Error::Io { path, source }
+}

@@ -1,0 +1,208 @@
+//! Manifests: `_manifest/<sequence>.json`, one per commit, numbered from 1
+//! with 20 digits. A manifest lists the data files its commit added; the
+//! committed files are those of every manifest up to the latest. It also
+//! carries what resuming needs, for the whole ledger, so that only the
+//! latest is read for that: the offsets covered so far, the totals so far
+//! and the checkpoint.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::bounds::{MANIFEST_BYTES_MAX, SOURCE_PARTITIONS_MAX};
+use crate::durable::read_bounded;
+use crate::error::Error;
+use crate::schema::Table;
+use crate::totals::Totals;
+
+/// The directory of manifests and checkpoints, in the ledger directory.
+pub const MANIFEST_DIR: &str = "_manifest";
+
+/// The manifest format this build writes and reads.
+pub const MANIFEST_FORMAT: u32 = 1;
+
+/// A range of offsets of one source partition: `from` is the first offset
+/// covered, `to` the one after the last (where reading resumes).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SourceRange {
+    /// A topic, or an input file's name.
+    pub source: String,
+    /// The partition (0 for a file).
+    pub partition: i32,
+    /// First offset covered.
+    pub from: i64,
+    /// The offset after the last one covered.
+    pub to: i64,
+}
+
+/// A data file of a commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataFile {
+    /// Path relative to the ledger directory, `/`-separated.
+    pub path: String,
+    /// Its table.
+    pub table: Table,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Rows and money sums.
+    pub totals: Totals,
+}
+
+/// The checkpoint written with a commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointFile {
+    /// Path relative to the ledger directory.
+    pub path: String,
+    /// Size in bytes.
+    pub bytes: u64,
+}
+
+/// One commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// [`MANIFEST_FORMAT`].
+    pub format: u32,
+    /// The commit's number, as in the file name.
+    pub sequence: u64,
+    /// When the commit's rows were booked (the caller's clock).
+    pub booked_at: DateTime<Utc>,
+    /// The data files this commit added.
+    pub files: Vec<DataFile>,
+    /// Totals of this commit's files, per table.
+    pub totals: BTreeMap<Table, Totals>,
+    /// Totals of every committed file so far, this commit's included.
+    pub ledger_totals: BTreeMap<Table, Totals>,
+    /// The offsets this commit covers, as the caller gave them.
+    pub offsets: Vec<SourceRange>,
+    /// For every source partition seen so far, the span of offsets
+    /// committed: from the first commit's `from` to the latest `to`.
+    pub positions: Vec<SourceRange>,
+    /// The caller's checkpoint, written beside the manifest.
+    pub checkpoint: CheckpointFile,
+}
+
+/// The file name of manifest `sequence`.
+#[must_use]
+pub fn manifest_name(sequence: u64) -> String {
+    format!("{sequence:020}.json")
+}
+
+/// The file name of checkpoint `sequence`.
+#[must_use]
+pub fn checkpoint_name(sequence: u64) -> String {
+    format!("{sequence:020}.checkpoint")
+}
+
+/// The sequence of a manifest (`.json`) or checkpoint (`.checkpoint`) name.
+pub(crate) fn sequence_of(name: &str, extension: &str) -> Option<u64> {
+    let digits = name.strip_suffix(extension)?.strip_suffix('.')?;
+    (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.parse().ok()).flatten()
+}
+
+impl Manifest {
+    /// Reads and checks the manifest at `path`, expected to be `sequence`.
+    pub(crate) fn read(path: &Path, sequence: u64) -> Result<Self, Error> {
+        let invalid = |reason: String| Error::Manifest { path: path.to_path_buf(), reason };
+        let bytes = read_bounded(path, MANIFEST_BYTES_MAX)?
+            .map_err(|size| invalid(format!("{size} bytes, more than the {MANIFEST_BYTES_MAX} allowed")))?;
+        let manifest: Self = serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
+        if manifest.format != MANIFEST_FORMAT {
+            return Err(invalid(format!("format {}; this build reads format {MANIFEST_FORMAT}", manifest.format)));
+        }
+        if manifest.sequence != sequence {
+            return Err(invalid(format!("says it is commit {}", manifest.sequence)));
+        }
+        Ok(manifest)
+    }
+
+    /// The manifest as pretty JSON, ending in a newline.
+    pub(crate) fn to_json(&self) -> Vec<u8> {
+        let mut json = serde_json::to_vec_pretty(self).unwrap_or_default();
+        json.push(b'\n');
+        json
+    }
+}
+
+/// `positions` advanced by a commit's `offsets`, which must each start at
+/// or after where their partition's committed span ends.
+pub(crate) fn advance(positions: &[SourceRange], offsets: &[SourceRange]) -> Result<Vec<SourceRange>, Error> {
+    let mut spans: BTreeMap<(&str, i32), (i64, i64)> =
+        positions.iter().map(|p| ((p.source.as_str(), p.partition), (p.from, p.to))).collect();
+    let mut sorted: Vec<&SourceRange> = offsets.iter().collect();
+    sorted.sort();
+    for range in sorted {
+        let SourceRange { source, partition, from, to } = range;
+        if from > to {
+            return Err(Error::ReversedRange {
+                source_name: source.clone(),
+                partition: *partition,
+                from: *from,
+                to: *to,
+            });
+        }
+        match spans.get_mut(&(source.as_str(), *partition)) {
+            Some((_, committed_to)) if from < committed_to => {
+                return Err(Error::OffsetsOverlap {
+                    source_name: source.clone(),
+                    partition: *partition,
+                    from: *from,
+                    to: *to,
+                    committed_to: *committed_to,
+                });
+            }
+            Some((_, committed_to)) => *committed_to = *to,
+            None => {
+                spans.insert((source.as_str(), *partition), (*from, *to));
+            }
+        }
+    }
+    if spans.len() > SOURCE_PARTITIONS_MAX {
+        return Err(Error::TooManySourcePartitions { count: spans.len(), max: SOURCE_PARTITIONS_MAX });
+    }
+    Ok(spans
+        .into_iter()
+        .map(|((source, partition), (from, to))| SourceRange { source: source.to_string(), partition, from, to })
+        .collect())
+}
+
+/// The path of a manifest-relative name inside the ledger directory.
+pub(crate) fn in_ledger(dir: &Path, relative: &str) -> PathBuf {
+    relative.split('/').fold(dir.to_path_buf(), |path, part| path.join(part))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(source: &str, partition: i32, from: i64, to: i64) -> SourceRange {
+        SourceRange { source: source.into(), partition, from, to }
+    }
+
+    #[test]
+    fn positions_advance_contiguously_or_with_gaps_but_never_back() {
+        let first = advance(&[], &[range("t", 0, 1, 10), range("t", 1, 5, 6)]).unwrap_or_default();
+        assert_eq!(first, [range("t", 0, 1, 10), range("t", 1, 5, 6)]);
+        let second = advance(&first, &[range("t", 0, 10, 20), range("u", 0, 0, 3)]).unwrap_or_default();
+        assert_eq!(second, [range("t", 0, 1, 20), range("t", 1, 5, 6), range("u", 0, 0, 3)]);
+        // A gap is allowed (a source may skip offsets); going back is not.
+        assert!(advance(&second, &[range("t", 0, 25, 30)]).is_ok());
+        assert!(matches!(
+            advance(&second, &[range("t", 0, 19, 30)]),
+            Err(Error::OffsetsOverlap { committed_to: 20, from: 19, .. })
+        ));
+        // Two ranges of one commit may not overlap each other either.
+        assert!(matches!(advance(&[], &[range("t", 0, 1, 5), range("t", 0, 4, 8)]), Err(Error::OffsetsOverlap { .. })));
+        assert!(matches!(advance(&[], &[range("t", 0, 5, 4)]), Err(Error::ReversedRange { .. })));
+    }
+
+    #[test]
+    fn names_carry_twenty_digits() {
+        assert_eq!(manifest_name(42), "00000000000000000042.json");
+        assert_eq!(sequence_of("00000000000000000042.json", "json"), Some(42));
+        assert_eq!(sequence_of("00000000000000000042.checkpoint", "checkpoint"), Some(42));
+        assert_eq!(sequence_of("42.json", "json"), None);
+        assert_eq!(sequence_of(".00000000000000000042.json.tmp", "json"), None);
+    }
+}

@@ -1,0 +1,68 @@
+//! Records for unit tests, built by hand so that every field is controlled.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use ratewire_rater::money::Currency;
+use ratewire_rater::time::Period;
+use ratewire_rater::{Draw, Draws, Rated, RecordKind, Reject, RejectCode, Rejected};
+use rust_decimal::Decimal;
+
+use crate::batch::RejectedEvent;
+
+pub(crate) fn dec(text: &str) -> Decimal {
+    Decimal::from_str(text).unwrap_or_else(|e| panic!("{text}: {e}"))
+}
+
+pub(crate) fn time(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text).unwrap_or_else(|e| panic!("{text}: {e}")).with_timezone(&Utc)
+}
+
+/// A usage record of `gross` (net + 19% tax) drawn from `main`.
+pub(crate) fn rated(event_id: &str, account: &str, at: &str, period: Period, net: &str) -> Rated {
+    let net = dec(net);
+    let tax = (net * dec("0.19")).round_dp(10);
+    let gross = net + tax;
+    Rated {
+        event_id: event_id.into(),
+        kind: RecordKind::Usage,
+        account: account.into(),
+        service: "sms".into(),
+        zone: None,
+        event_time: time(at),
+        period,
+        quantity: Decimal::ONE,
+        rated_quantity: Decimal::ONE,
+        allowance_quantity: Decimal::ZERO,
+        charge: net,
+        discount: Decimal::ZERO,
+        net,
+        tax,
+        gross,
+        currency: Currency::parse("EUR").unwrap_or_else(|| panic!("EUR")),
+        tariff: Some("basic@2026-01-01".into()),
+        discounts: Default::default(),
+        partner: None,
+        partner_share: Decimal::ZERO,
+        catalog_version: "test-1".into(),
+        draws: Draws::from_vec(vec![Draw { balance: "main".into(), amount: gross, remaining: -gross }]),
+    }
+}
+
+/// A malformed-payload reject read at `offset`.
+pub(crate) fn rejected(offset: i64, account: Option<&str>) -> RejectedEvent {
+    RejectedEvent {
+        rejected: Rejected {
+            event_id: None,
+            account: account.map(String::from),
+            reject: Reject::payload(RejectCode::MalformedJson, "payload: not JSON"),
+            catalog_version: Arc::from("test-1"),
+        },
+        event_time: None,
+        payload: b"\xff{not json".to_vec(),
+        source: Arc::from("events.jsonl"),
+        partition: 0,
+        offset,
+    }
+}

@@ -1,0 +1,343 @@
+//! Parquet files: how a commit's rows are split into Hive-style partitions,
+//! sorted, written and read back.
+//!
+//! A data file lives at `table=<name>/period=YYYY-MM/day=YYYY-MM-DD/`. For
+//! `rated` and `draws`, `period` is the billing period the record is booked
+//! in (a month on the account's local clock) and `day` the UTC date of its
+//! event time: the two can disagree near midnight, which is expected. For
+//! `rejects`, which may have no readable time, both come from the UTC time
+//! the reject was booked. Within a file, rows are sorted by account, then
+//! event time.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::SortingColumn;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use ratewire_rater::Rated;
+use ratewire_rater::time::Period;
+use serde::Deserialize;
+
+use crate::batch::{RejectedEvent, draws_batch, rated_batch, rejects_batch};
+use crate::bounds::{READ_BACK_BATCH_ROWS, ROW_GROUP_ROWS_DEFAULT, ROW_GROUP_ROWS_MAX, ZSTD_LEVEL_DEFAULT};
+use crate::error::{Error, io};
+use crate::schema::{SORT_COLUMNS, Table};
+use crate::totals::Totals;
+
+/// How data files are written.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WriterConfig {
+    /// Rows per Parquet row group, 1 to 1,048,576. Default 131,072
+    /// ([`ROW_GROUP_ROWS_DEFAULT`]).
+    pub row_group_rows: usize,
+    /// ZSTD compression level, 1 (fastest) to 22 (smallest). Default 3.
+    pub zstd_level: i32,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        Self { row_group_rows: ROW_GROUP_ROWS_DEFAULT, zstd_level: ZSTD_LEVEL_DEFAULT }
+    }
+}
+
+impl WriterConfig {
+    /// Checks the values and builds the writer.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the value out of range.
+    pub fn build(&self) -> Result<Writer, Error> {
+        if !(1..=ROW_GROUP_ROWS_MAX).contains(&self.row_group_rows) {
+            let reason = "must be 1 to 1048576";
+            return Err(Error::Config { field: "row_group_rows", value: self.row_group_rows.to_string(), reason });
+        }
+        let level = ZstdLevel::try_new(self.zstd_level).map_err(|_| Error::Config {
+            field: "zstd_level",
+            value: self.zstd_level.to_string(),
+            reason: "must be 1 to 22",
+        })?;
+        Ok(Writer { config: self.clone(), level })
+    }
+}
+
+/// Writes data files as configured.
+#[derive(Debug, Clone)]
+pub struct Writer {
+    config: WriterConfig,
+    level: ZstdLevel,
+}
+
+/// Where a data file goes: its table and Hive-style partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Partition {
+    /// The table.
+    pub table: Table,
+    /// The billing period (`period=YYYY-MM`).
+    pub period: Period,
+    /// The day (`day=YYYY-MM-DD`).
+    pub day: NaiveDate,
+}
+
+impl Partition {
+    /// The directory, relative to the ledger's: `table=t/period=p/day=d`.
+    #[must_use]
+    pub fn dir(&self) -> PathBuf {
+        PathBuf::from(format!("table={}", self.table))
+            .join(format!("period={}", self.period))
+            .join(format!("day={}", self.day))
+    }
+}
+
+/// The rows of one data file, sorted.
+#[derive(Debug)]
+pub(crate) enum Rows<'a> {
+    /// Rated records, for a `rated` file.
+    Rated(Vec<&'a Rated>),
+    /// Rated records, for a `draws` file of their draws.
+    Draws(Vec<&'a Rated>),
+    /// Rejects booked at one time.
+    Rejects(Vec<&'a RejectedEvent>, DateTime<Utc>),
+}
+
+impl Rows<'_> {
+    /// The table the rows go to.
+    pub(crate) fn table(&self) -> Table {
+        match self {
+            Self::Rated(_) => Table::Rated,
+            Self::Draws(_) => Table::Draws,
+            Self::Rejects(..) => Table::Rejects,
+        }
+    }
+}
+
+/// Splits a commit's rows into files, one per table and partition, each
+/// sorted by account then event time (stable, so ties keep their order).
+pub(crate) fn plan<'a>(
+    rated: &'a [Rated],
+    rejected: &'a [RejectedEvent],
+    booked_at: DateTime<Utc>,
+) -> Vec<(Partition, Rows<'a>)> {
+    let mut by_partition: BTreeMap<(Period, NaiveDate), Vec<&Rated>> = BTreeMap::new();
+    for r in rated {
+        by_partition.entry((r.period, r.event_time.date_naive())).or_default().push(r);
+    }
+    let mut files = Vec::with_capacity(by_partition.len() * 2 + 1);
+    for ((period, day), mut records) in by_partition {
+        records.sort_by(|a, b| (&a.account, a.event_time).cmp(&(&b.account, b.event_time)));
+        if records.iter().any(|r| !r.draws.is_empty()) {
+            files.push((Partition { table: Table::Draws, period, day }, Rows::Draws(records.clone())));
+        }
+        files.push((Partition { table: Table::Rated, period, day }, Rows::Rated(records)));
+    }
+    if !rejected.is_empty() {
+        let mut rejects: Vec<&RejectedEvent> = rejected.iter().collect();
+        rejects.sort_by(|a, b| (&a.rejected.account, a.event_time).cmp(&(&b.rejected.account, b.event_time)));
+        let day = booked_at.date_naive();
+        let partition = Partition { table: Table::Rejects, period: Period::of_date(day), day };
+        files.push((partition, Rows::Rejects(rejects, booked_at)));
+    }
+    files.sort_by_key(|(partition, _)| *partition);
+    files
+}
+
+impl Writer {
+    /// Converts `rows` into a record batch, checks its totals against the
+    /// records', writes it to `path` (ZSTD, page statistics and page index,
+    /// sort order recorded) and fsyncs it. Returns the totals and the file's
+    /// size in bytes.
+    pub(crate) fn write(&self, path: &Path, rows: &Rows<'_>) -> Result<(Totals, u64), Error> {
+        let table = rows.table();
+        let batch = match rows {
+            Rows::Rated(records) => rated_batch(records)?,
+            Rows::Draws(records) => draws_batch(records)?,
+            Rows::Rejects(rejects, booked_at) => rejects_batch(rejects, *booked_at)?,
+        };
+        let totals = Totals::of_batch(table, &batch);
+        assert_eq!(totals, expected_totals(rows), "{table}: the record batch disagrees with the records");
+
+        let file = File::create(path).map_err(io(path))?;
+        let parquet = |source| Error::Parquet { path: path.to_path_buf(), source };
+        let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(self.properties(table))).map_err(parquet)?;
+        writer.write(&batch).map_err(parquet)?;
+        let file = writer.into_inner().map_err(parquet)?;
+        file.sync_all().map_err(io(path))?;
+        let bytes = file.metadata().map_err(io(path))?.len();
+        Ok((totals, bytes))
+    }
+
+    fn properties(&self, table: Table) -> WriterProperties {
+        let schema = table.schema();
+        let sorting = SORT_COLUMNS
+            .iter()
+            .filter_map(|name| schema.index_of(name).ok())
+            .filter_map(|i| i32::try_from(i).ok())
+            .map(|column_idx| SortingColumn { column_idx, descending: false, nulls_first: true })
+            .collect();
+        WriterProperties::builder()
+            .set_compression(Compression::ZSTD(self.level))
+            // Page statistics also write the column index; with the offset
+            // index (always on) that is Parquet's page index.
+            .set_statistics_enabled(EnabledStatistics::Page)
+            .set_max_row_group_row_count(Some(self.config.row_group_rows))
+            .set_sorting_columns(Some(sorting))
+            .build()
+    }
+}
+
+/// Reads a data file back: checks its schema and returns its totals.
+///
+/// # Panics
+/// If the file's schema is not the table's.
+pub(crate) fn read_back(path: &Path, table: Table) -> Result<Totals, Error> {
+    let parquet = |source| Error::Parquet { path: path.to_path_buf(), source };
+    let file = File::open(path).map_err(io(path))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet)?;
+    assert_eq!(builder.schema().fields(), table.schema().fields(), "{}: not a {table} file", path.display());
+    let reader = builder.with_batch_size(READ_BACK_BATCH_ROWS).build().map_err(parquet)?;
+    let mut totals = Totals::zero(table);
+    for batch in reader {
+        let batch = batch.map_err(|e| parquet(e.into()))?;
+        totals.add(&Totals::of_batch(table, &batch));
+    }
+    Ok(totals)
+}
+
+/// The totals of `rows`, computed from the rater's decimals rather than
+/// from Arrow: the first of the paired checks around a write.
+fn expected_totals(rows: &Rows<'_>) -> Totals {
+    let mut totals = Totals::zero(rows.table());
+    let mut add = |name: &str, value| {
+        if let Some(sum) = totals.sums.get_mut(name) {
+            *sum += crate::totals::to_units(value);
+        }
+    };
+    match rows {
+        Rows::Draws(records) => {
+            for draw in records.iter().flat_map(|r| &r.draws) {
+                add("amount", draw.amount);
+            }
+            totals.rows = records.iter().map(|r| r.draws.len() as u64).sum();
+        }
+        Rows::Rated(records) => {
+            for r in records {
+                add("gross", r.gross);
+                add("net", r.net);
+                add("tax", r.tax);
+            }
+            totals.rows = records.len() as u64;
+        }
+        Rows::Rejects(rejects, _) => totals.rows = rejects.len() as u64,
+    }
+    totals
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{rated, rejected, time};
+    use parquet::arrow::arrow_reader::ArrowReaderOptions;
+    use parquet::file::metadata::PageIndexPolicy;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+
+    fn accounts_and_times(rows: &Rows<'_>) -> Vec<(String, String)> {
+        match rows {
+            Rows::Rated(records) | Rows::Draws(records) => {
+                records.iter().map(|r| (r.account.to_string(), r.event_time.to_rfc3339())).collect()
+            }
+            Rows::Rejects(rejects, _) => {
+                rejects.iter().map(|r| (format!("{:?}", r.rejected.account), String::new())).collect()
+            }
+        }
+    }
+
+    #[test]
+    fn rows_are_split_by_period_and_utc_day_and_sorted_by_account_then_time() {
+        let nov = Period::new(2026, 11);
+        let dec = Period::new(2026, 12);
+        let mut no_draws = rated("e5", "A1", "2026-11-04T09:00:00Z", nov, "0");
+        no_draws.draws.clear();
+        let records = [
+            rated("e1", "B2", "2026-11-03T10:00:00Z", nov, "1"),
+            rated("e2", "A1", "2026-11-03T12:00:00Z", nov, "1"),
+            rated("e3", "A1", "2026-11-03T08:00:00Z", nov, "1"),
+            // 00:30 in Berlin on 1 December: December's period, November's UTC day.
+            rated("e4", "A1", "2026-11-30T23:30:00Z", dec, "1"),
+            no_draws,
+        ];
+        let rejects = [rejected(9, Some("Z9")), rejected(8, None)];
+        let booked = time("2026-12-02T07:00:00Z");
+        let files = plan(&records, &rejects, booked);
+        let dirs: Vec<String> = files.iter().map(|(p, _)| p.dir().to_string_lossy().replace('\\', "/")).collect();
+        assert_eq!(
+            dirs,
+            [
+                "table=rated/period=2026-11/day=2026-11-03",
+                "table=rated/period=2026-11/day=2026-11-04",
+                "table=rated/period=2026-12/day=2026-11-30",
+                "table=draws/period=2026-11/day=2026-11-03",
+                "table=draws/period=2026-12/day=2026-11-30",
+                "table=rejects/period=2026-12/day=2026-12-02",
+            ]
+        );
+        let first = accounts_and_times(&files[0].1);
+        assert_eq!(first.iter().map(|(a, _)| a.as_str()).collect::<Vec<_>>(), ["A1", "A1", "B2"]);
+        assert!(first[0].1 < first[1].1, "{first:?}");
+        // A missing account sorts first.
+        assert_eq!(accounts_and_times(&files[5].1)[0].0, "None");
+    }
+
+    #[test]
+    fn files_are_zstd_with_statistics_page_index_sort_order_and_row_groups_as_configured() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let nov = Period::new(2026, 11);
+        let records: Vec<Rated> = (0..10)
+            .map(|i| rated(&format!("e{i}"), &format!("A{}", i % 3), "2026-11-03T10:00:00Z", nov, "1.5"))
+            .collect();
+        let writer =
+            WriterConfig { row_group_rows: 4, ..WriterConfig::default() }.build().unwrap_or_else(|e| panic!("{e}"));
+        let files = plan(&records, &[], time("2026-11-03T12:00:00Z"));
+        let (_, rows) = files.iter().find(|(p, _)| p.table == Table::Rated).unwrap_or_else(|| panic!());
+        let path = dir.path().join("f.parquet");
+        let (totals, bytes) = writer.write(&path, rows).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(totals.rows, 10);
+        assert_eq!(totals.sums["net"], 150_000_000_000);
+        assert_eq!(bytes, std::fs::metadata(&path).map(|m| m.len()).unwrap_or_default());
+        assert_eq!(read_back(&path, Table::Rated).ok(), Some(totals));
+
+        let file = File::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Required);
+        let builder =
+            ParquetRecordBatchReaderBuilder::try_new_with_options(file, options).unwrap_or_else(|e| panic!("{e}"));
+        let meta = builder.metadata();
+        assert_eq!(meta.num_row_groups(), 3, "10 rows in row groups of 4");
+        for group in meta.row_groups() {
+            assert_eq!(group.sorting_columns().map(Vec::len), Some(2));
+            for column in group.columns() {
+                assert!(matches!(column.compression(), Compression::ZSTD(_)), "{:?}", column.column_path());
+                assert!(column.statistics().is_some(), "{:?}", column.column_path());
+            }
+        }
+        assert!(meta.column_index().is_some(), "column index");
+        assert!(meta.offset_index().is_some(), "offset index");
+        let reader = SerializedFileReader::new(File::open(&path).unwrap_or_else(|e| panic!("{e}")));
+        assert_eq!(reader.map(|r| r.metadata().file_metadata().num_rows()).ok(), Some(10));
+    }
+
+    #[test]
+    fn settings_out_of_range_are_refused() {
+        for config in [
+            WriterConfig { row_group_rows: 0, ..WriterConfig::default() },
+            WriterConfig { row_group_rows: ROW_GROUP_ROWS_MAX + 1, ..WriterConfig::default() },
+            WriterConfig { zstd_level: 23, ..WriterConfig::default() },
+        ] {
+            assert!(matches!(config.build(), Err(Error::Config { .. })), "{config:?}");
+        }
+        let parsed: Result<WriterConfig, _> = serde_json::from_str(r#"{"row_group_rows": 10, "colour": 1}"#);
+        assert!(parsed.is_err(), "unknown fields are refused");
+    }
+}
