@@ -161,7 +161,8 @@ pub fn run(args: &RateArgs) -> anyhow::Result<ExitCode> {
                 }
             }
             for r in &out.rejected[before..] {
-                *summary.rejected.entry(format!("{} {}", r.reject.code.number(), r.reject.code.name())).or_default() += 1;
+                *summary.rejected.entry(format!("{} {}", r.reject.code.number(), r.reject.code.name())).or_default() +=
+                    1;
                 let mut value = serde_json::to_value(r)?;
                 value["line"] = serde_json::json!(line_number);
                 value["payload"] = serde_json::Value::String(String::from_utf8_lossy(text).into_owned());
@@ -172,7 +173,8 @@ pub fn run(args: &RateArgs) -> anyhow::Result<ExitCode> {
                 }
             }
             for rec in &out.rated[rated_before..] {
-                *summary.gross_by_service.entry((rec.service.to_string(), rec.currency.to_string())).or_default() += rec.gross;
+                *summary.gross_by_service.entry((rec.service.to_string(), rec.currency.to_string())).or_default() +=
+                    rec.gross;
                 serde_json::to_writer(&mut rated_out, rec)?;
                 rated_out.write_all(b"\n")?;
             }

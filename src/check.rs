@@ -27,7 +27,9 @@ pub fn run(file: &Path, accounts: Option<&Path>) -> anyhow::Result<ExitCode> {
     if let Some(path) = accounts {
         let checked = Accounts::load(path).and_then(|a| a.check(&tables).map(|()| a));
         match checked {
-            Ok(a) => println!("{}: {} accounts are valid against catalog {}", path.display(), a.list.len(), tables.version),
+            Ok(a) => {
+                println!("{}: {} accounts are valid against catalog {}", path.display(), a.list.len(), tables.version)
+            }
             Err(e) => {
                 eprintln!("{e}");
                 return Ok(ExitCode::FAILURE);

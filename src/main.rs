@@ -51,7 +51,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Rate(args) => batch::run(&args),
-        Command::Catalog { command: CatalogCommand::Check { file, accounts } } => check::run(&file, accounts.as_deref()),
+        Command::Catalog { command: CatalogCommand::Check { file, accounts } } => {
+            check::run(&file, accounts.as_deref())
+        }
     };
     match result {
         Ok(code) => code,

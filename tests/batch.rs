@@ -38,7 +38,17 @@ fn rates_a_file_and_books_rejects_beside_it() {
 
     let out = ratewire(
         dir.path(),
-        &["rate", "--catalog", "catalog.toml", "--accounts", "accounts.csv", "--input", "events.jsonl", "--output", "rated.jsonl"],
+        &[
+            "rate",
+            "--catalog",
+            "catalog.toml",
+            "--accounts",
+            "accounts.csv",
+            "--input",
+            "events.jsonl",
+            "--output",
+            "rated.jsonl",
+        ],
     );
     assert!(out.status.success(), "{}", text(&out));
 
@@ -78,12 +88,23 @@ fn rates_a_file_and_books_rejects_beside_it() {
 #[test]
 fn a_bad_catalog_is_refused_before_rating() {
     let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("catalog.toml"), "version = \"x\"\ncurrency = \"EUR\"\n[services]\n[plans]\nextra = 1\n").unwrap();
+    fs::write(dir.path().join("catalog.toml"), "version = \"x\"\ncurrency = \"EUR\"\n[services]\n[plans]\nextra = 1\n")
+        .unwrap();
     fs::write(dir.path().join("accounts.csv"), "id\nA1\n").unwrap();
     fs::write(dir.path().join("events.jsonl"), "").unwrap();
     let out = ratewire(
         dir.path(),
-        &["rate", "--catalog", "catalog.toml", "--accounts", "accounts.csv", "--input", "events.jsonl", "--output", "rated.jsonl"],
+        &[
+            "rate",
+            "--catalog",
+            "catalog.toml",
+            "--accounts",
+            "accounts.csv",
+            "--input",
+            "events.jsonl",
+            "--output",
+            "rated.jsonl",
+        ],
     );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("catalog.toml:5:9:"), "{}", text(&out));

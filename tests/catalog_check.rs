@@ -47,10 +47,22 @@ tiers = [{ up_to = 100, price = "1" }, { up_to = 50, price = "0.5" }, { price = 
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<&str> = stderr.lines().collect();
-    assert!(lines.contains(&"catalog.toml:2:12: currency \"EURO\" is not a three-letter ISO 4217 code such as EUR"), "{stderr}");
-    assert!(lines.contains(&"catalog.toml:8:40: schedule std: mon,tue,wed,thu,fri 08:00-09:00 overlaps another band"), "{stderr}");
-    assert!(lines.iter().any(|l| l.starts_with("catalog.toml:16:11: unknown service \"vioce\" (known: voice)")), "{stderr}");
-    assert!(lines.iter().any(|l| l.starts_with("catalog.toml:23:50:") && l.contains("tiers must be in increasing order")), "{stderr}");
+    assert!(
+        lines.contains(&"catalog.toml:2:12: currency \"EURO\" is not a three-letter ISO 4217 code such as EUR"),
+        "{stderr}"
+    );
+    assert!(
+        lines.contains(&"catalog.toml:8:40: schedule std: mon,tue,wed,thu,fri 08:00-09:00 overlaps another band"),
+        "{stderr}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("catalog.toml:16:11: unknown service \"vioce\" (known: voice)")),
+        "{stderr}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("catalog.toml:23:50:") && l.contains("tiers must be in increasing order")),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -183,7 +183,11 @@ impl Accounts {
     pub fn parse_toml(text: &str, name: &str) -> Result<Self, LoadError> {
         let file: TomlFile = toml::from_str(text).map_err(|e| LoadError::Invalid {
             path: name.to_string(),
-            diagnostics: vec![Diagnostic::at(text, e.span().map_or(0, |s| s.start), e.message().trim().replace('\n', " "))],
+            diagnostics: vec![Diagnostic::at(
+                text,
+                e.span().map_or(0, |s| s.start),
+                e.message().trim().replace('\n', " "),
+            )],
         })?;
         let rows = file
             .accounts
@@ -289,7 +293,8 @@ fn account(row: Row, line: usize) -> Result<AccountRef, String> {
     };
     let time_zone = match non_empty(row.time_zone) {
         None => Tz::UTC,
-        Some(z) => Tz::from_str(&z).map_err(|_| format!("account {id}: time_zone {z:?} is not an IANA zone such as Europe/Berlin"))?,
+        Some(z) => Tz::from_str(&z)
+            .map_err(|_| format!("account {id}: time_zone {z:?} is not an IANA zone such as Europe/Berlin"))?,
     };
     let plan = non_empty(row.plan);
     let status = match non_empty(row.status).as_deref() {
@@ -299,7 +304,9 @@ fn account(row: Row, line: usize) -> Result<AccountRef, String> {
         Some("pending") => AccountStatus::Pending,
         Some("suspended") => AccountStatus::Suspended,
         Some("cancelled") => AccountStatus::Cancelled,
-        Some(other) => return Err(format!("account {id}: status {other:?} is not active, pending, suspended or cancelled")),
+        Some(other) => {
+            return Err(format!("account {id}: status {other:?} is not active, pending, suspended or cancelled"));
+        }
     };
     let credit_limit = match non_empty(row.credit_limit.map(|t| t.0)) {
         None => Decimal::ZERO,
@@ -311,7 +318,8 @@ fn account(row: Row, line: usize) -> Result<AccountRef, String> {
     let activated = match non_empty(row.activated) {
         None => None,
         Some(d) => Some(
-            NaiveDate::parse_from_str(&d, "%Y-%m-%d").map_err(|_| format!("account {id}: activated {d:?} is not a date such as 2026-01-31"))?,
+            NaiveDate::parse_from_str(&d, "%Y-%m-%d")
+                .map_err(|_| format!("account {id}: activated {d:?} is not a date such as 2026-01-31"))?,
         ),
     };
     let pairs: Vec<(String, String)> = match row.balances {
@@ -330,7 +338,8 @@ fn account(row: Row, line: usize) -> Result<AccountRef, String> {
     };
     let mut balances = Vec::with_capacity(pairs.len());
     for (name, amount) in pairs {
-        let value = Decimal::from_str(&amount).map_err(|_| format!("account {id}: balance {name}: {amount:?} is not a decimal"))?;
+        let value = Decimal::from_str(&amount)
+            .map_err(|_| format!("account {id}: balance {name}: {amount:?} is not a decimal"))?;
         balances.push((name, value));
     }
     Ok(AccountRef {
@@ -355,9 +364,13 @@ mod tests {
 
     #[test]
     fn reads_csv_with_lines() {
-        let text = "id,plan,time_zone,credit_limit,balances\nA1,m,Europe/Berlin,50,main=10.00;bonus=2\nA2,m,Mars/Base,0,\n";
+        let text =
+            "id,plan,time_zone,credit_limit,balances\nA1,m,Europe/Berlin,50,main=10.00;bonus=2\nA2,m,Mars/Base,0,\n";
         let err = Accounts::parse_csv(text, "accounts.csv").unwrap_err().to_string();
-        assert_eq!(err, "accounts.csv:3:1: account A2: time_zone \"Mars/Base\" is not an IANA zone such as Europe/Berlin");
+        assert_eq!(
+            err,
+            "accounts.csv:3:1: account A2: time_zone \"Mars/Base\" is not an IANA zone such as Europe/Berlin"
+        );
         let ok = Accounts::parse_csv("id,plan,balances\nA1,m,main=10.00;bonus=2\n", "a.csv").unwrap();
         let a = ok.get("A1").unwrap();
         assert_eq!(a.status, AccountStatus::Active);

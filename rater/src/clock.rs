@@ -118,7 +118,9 @@ mod tests {
 
     #[test]
     fn agrees_with_the_zone_database() {
-        for tz in [chrono_tz::Europe::Berlin, chrono_tz::America::New_York, chrono_tz::Australia::Lord_Howe, chrono_tz::UTC] {
+        for tz in
+            [chrono_tz::Europe::Berlin, chrono_tz::America::New_York, chrono_tz::Australia::Lord_Howe, chrono_tz::UTC]
+        {
             let clock = ZoneClock::of(tz);
             // Every 37 minutes over three years, and around each change.
             let mut t = 1_767_225_600; // 2026-01-01

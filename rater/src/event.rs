@@ -182,11 +182,7 @@ pub fn decode(payload: &[u8]) -> Result<Event, Reject> {
     }
     let raw: Raw<'_> = serde_json::from_slice(payload)
         .map_err(|e| malformed(payload, format!("payload is not a JSON object: {e}")))?;
-    if raw.specversion.is_present() {
-        decode_cloud_event(raw)
-    } else {
-        decode_native(&raw)
-    }
+    if raw.specversion.is_present() { decode_cloud_event(raw) } else { decode_native(&raw) }
 }
 
 /// The reject of an unreadable payload; says so when it is not UTF-8.
@@ -208,18 +204,16 @@ fn decode_native(raw: &Raw<'_>) -> Result<Event, Reject> {
             return Err(Reject::field(
                 RejectCode::UnsupportedVersion,
                 "v",
-                format!("v: envelope version {} is not supported; this build reads v {ENVELOPE_VERSION}", other.describe()),
+                format!(
+                    "v: envelope version {} is not supported; this build reads v {ENVELOPE_VERSION}",
+                    other.describe()
+                ),
             ));
         }
     }
     let kind = required_str(&raw.kind, "kind")?;
     let body = decode_body(kind, "kind", raw)?;
-    Ok(Event {
-        id: id(&raw.id, "id")?,
-        account: id(&raw.account, "account")?,
-        time: time(&raw.time, "time")?,
-        body,
-    })
+    Ok(Event { id: id(&raw.id, "id")?, account: id(&raw.account, "account")?, time: time(&raw.time, "time")?, body })
 }
 
 fn decode_cloud_event(raw: Raw<'_>) -> Result<Event, Reject> {
@@ -244,7 +238,8 @@ fn decode_cloud_event(raw: Raw<'_>) -> Result<Event, Reject> {
     let data = raw.data.as_deref().ok_or_else(|| missing("data"))?;
     let body = decode_body(kind, "type", data)?;
     // The account is the CloudEvents subject, or data.account.
-    let account = if raw.subject.is_present() { id(&raw.subject, "subject")? } else { id(&data.account, "data.account")? };
+    let account =
+        if raw.subject.is_present() { id(&raw.subject, "subject")? } else { id(&data.account, "data.account")? };
     Ok(Event { id: id(&raw.id, "id")?, account, time: time(&raw.time, "time")?, body })
 }
 
@@ -261,7 +256,10 @@ fn decode_body(kind: &str, kind_field: &'static str, raw: &Raw<'_>) -> Result<Bo
         "subscription" => {
             let action_text = required_str(&raw.action, "action")?;
             let action = SubscriptionAction::parse(action_text).ok_or_else(|| {
-                invalid("action", format!("action: {action_text:?} is not one of activate, change_plan, suspend, resume, cancel"))
+                invalid(
+                    "action",
+                    format!("action: {action_text:?} is not one of activate, change_plan, suspend, resume, cancel"),
+                )
             })?;
             let plan = optional_id(&raw.plan, "plan")?;
             if matches!(action, SubscriptionAction::Activate | SubscriptionAction::ChangePlan) && plan.is_none() {
@@ -276,7 +274,9 @@ fn decode_body(kind: &str, kind_field: &'static str, raw: &Raw<'_>) -> Result<Bo
         "payment" => Body::Payment(money(raw, false)?),
         "topup" => Body::TopUp(money(raw, false)?),
         "adjustment" => Body::Adjustment { money: money(raw, true)?, reason: text(&raw.reason, "reason")? },
-        "support_contact" => Body::SupportContact { channel: text(&raw.channel, "channel")?, reason: text(&raw.reason, "reason")? },
+        "support_contact" => {
+            Body::SupportContact { channel: text(&raw.channel, "channel")?, reason: text(&raw.reason, "reason")? }
+        }
         "block" => Body::Block { reason: text(&raw.reason, "reason")? },
         "unblock" => Body::Unblock { reason: text(&raw.reason, "reason")? },
         other => {
@@ -333,7 +333,9 @@ fn text(f: &Field<'_>, name: &'static str) -> Result<Option<String>, Reject> {
     match f {
         Field::Absent => Ok(None),
         Field::Str(s) if s.len() <= TEXT_BYTES_MAX => Ok(Some(s.to_string())),
-        Field::Str(s) => Err(invalid(name, format!("{name}: {} bytes long, at most {TEXT_BYTES_MAX} allowed", s.len()))),
+        Field::Str(s) => {
+            Err(invalid(name, format!("{name}: {} bytes long, at most {TEXT_BYTES_MAX} allowed", s.len())))
+        }
         other => Err(invalid(name, format!("{name}: expected a string, found {}", other.describe()))),
     }
 }
@@ -350,8 +352,9 @@ fn decimal(f: &Field<'_>, name: &'static str) -> Result<Decimal, Reject> {
         Field::Absent => Err(missing(name)),
         Field::Unsigned(n) => Ok(Decimal::from(*n)),
         Field::Signed(n) => Ok(Decimal::from(*n)),
-        Field::Str(s) => Decimal::from_str(s.trim())
-            .map_err(|_| invalid(name, format!("{name}: {s:?} is not a decimal number"))),
+        Field::Str(s) => {
+            Decimal::from_str(s.trim()).map_err(|_| invalid(name, format!("{name}: {s:?} is not a decimal number")))
+        }
         Field::Fraction => Err(invalid(
             name,
             format!("{name}: a JSON number with a fraction is not exact; send it as a decimal string such as \"1.25\""),
@@ -386,7 +389,9 @@ fn destination(f: &Field<'_>) -> Result<Option<String>, Reject> {
     if digits.is_empty() || digits.len() > DESTINATION_DIGITS_MAX || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(invalid(
             "destination",
-            format!("destination: {s:?} is not a number of 1 to {DESTINATION_DIGITS_MAX} digits (an optional leading + allowed)"),
+            format!(
+                "destination: {s:?} is not a number of 1 to {DESTINATION_DIGITS_MAX} digits (an optional leading + allowed)"
+            ),
         ));
     }
     Ok(Some(digits.to_string()))
@@ -570,7 +575,8 @@ mod tests {
         assert_eq!((r.code, r.field), (RejectCode::InvalidField, Some("quantity")));
         let r = reject(&format!("{{{base},\"quantity\":1,\"destination\":\"12ab\"}}"));
         assert_eq!((r.code, r.field), (RejectCode::InvalidField, Some("destination")));
-        let r = reject(r#"{"v":1,"id":"e1","kind":"usage","account":"A1","time":"yesterday","service":"s","quantity":1}"#);
+        let r =
+            reject(r#"{"v":1,"id":"e1","kind":"usage","account":"A1","time":"yesterday","service":"s","quantity":1}"#);
         assert_eq!((r.code, r.field), (RejectCode::InvalidField, Some("time")));
         let r = reject(r#"{"v":2,"id":"e1"}"#);
         assert_eq!((r.code, r.field), (RejectCode::UnsupportedVersion, Some("v")));
@@ -589,8 +595,9 @@ mod tests {
 
     #[test]
     fn money_must_be_exact() {
-        let e = decode(br#"{"v":1,"id":"p","kind":"payment","account":"A","time":"2026-11-03T10:15:00Z","amount":"0.10"}"#)
-            .unwrap();
+        let e =
+            decode(br#"{"v":1,"id":"p","kind":"payment","account":"A","time":"2026-11-03T10:15:00Z","amount":"0.10"}"#)
+                .unwrap();
         assert_eq!(e.body, Body::Payment(Money { amount: "0.10".parse().unwrap(), currency: None, balance: None }));
         let r = reject(r#"{"v":1,"id":"p","kind":"payment","account":"A","time":"2026-11-03T10:15:00Z","amount":0.1}"#);
         assert_eq!((r.code, r.field), (RejectCode::InvalidField, Some("amount")));

@@ -35,7 +35,8 @@ fn load(dir: &Path) -> Result<Option<Case>> {
     let expected: toml::Table = toml::from_str(&fs::read_to_string(dir.join("expected.toml"))?)?;
     let now = match expected.get("now") {
         Some(v) => {
-            let text = v.as_str().map(String::from).or_else(|| v.as_datetime().map(ToString::to_string)).context("now")?;
+            let text =
+                v.as_str().map(String::from).or_else(|| v.as_datetime().map(ToString::to_string)).context("now")?;
             DateTime::parse_from_rfc3339(&text.replace(' ', "T"))?.with_timezone(&Utc)
         }
         None => events.iter().map(|e| e.time).max().unwrap_or_default(),
@@ -79,7 +80,11 @@ fn restoring_a_checkpoint_is_invisible() -> Result<()> {
             second.restore(&saved)?;
             rate(&mut second, &case.events[split..], case.now, &mut out);
             ensure!(json(&out) == json(&whole), "{}: split at event {split} changed the output", dir.display());
-            ensure!(second.checkpoint() == once.checkpoint(), "{}: split at event {split} changed the state", dir.display());
+            ensure!(
+                second.checkpoint() == once.checkpoint(),
+                "{}: split at event {split} changed the state",
+                dir.display()
+            );
             splits += 1;
         }
     }
@@ -90,12 +95,14 @@ fn restoring_a_checkpoint_is_invisible() -> Result<()> {
 #[test]
 fn a_checkpoint_restores_only_into_a_fresh_rater() {
     let tables = Arc::new(
-        catalog::parse("version = \"v\"\ncurrency = \"EUR\"\n[services.sms]\nunit = \"message\"\n[plans]\n", "c.toml").unwrap(),
+        catalog::parse("version = \"v\"\ncurrency = \"EUR\"\n[services.sms]\nunit = \"message\"\n[plans]\n", "c.toml")
+            .unwrap(),
     );
     let accounts = Arc::new(Accounts::parse_csv("id\nA1\n", "a.csv").unwrap());
     let mut rater = Rater::new(tables.clone(), accounts.clone(), RaterConfig::default());
     let mut out = Output::default();
-    let e = decode(br#"{"v":1,"id":"s","kind":"support_contact","account":"A1","time":"2026-11-03T10:00:00Z"}"#).unwrap();
+    let e =
+        decode(br#"{"v":1,"id":"s","kind":"support_contact","account":"A1","time":"2026-11-03T10:00:00Z"}"#).unwrap();
     rater.rate(&e, e.time, &mut out);
     let saved = rater.checkpoint();
     assert!(rater.restore(&saved).is_err());

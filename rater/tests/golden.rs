@@ -30,7 +30,8 @@ use serde_json::Value;
 fn golden_cases() -> Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
     let only = std::env::var("GOLDEN").ok();
-    let mut cases: Vec<_> = fs::read_dir(&root)?.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    let mut cases: Vec<_> =
+        fs::read_dir(&root)?.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect();
     cases.sort();
     let mut failures = Vec::new();
     let mut ran = 0;
@@ -53,8 +54,9 @@ fn golden_cases() -> Result<()> {
 }
 
 fn run_case(dir: &Path) -> Result<()> {
-    let expected: toml::Table = toml::from_str(&fs::read_to_string(dir.join("expected.toml")).context("expected.toml")?)
-        .context("expected.toml")?;
+    let expected: toml::Table =
+        toml::from_str(&fs::read_to_string(dir.join("expected.toml")).context("expected.toml")?)
+            .context("expected.toml")?;
     let catalog_path = dir.join("catalog.toml");
     let tables = match (catalog::load(&catalog_path), expected.get("catalog_error")) {
         (Err(e), Some(want)) => {
@@ -80,7 +82,8 @@ fn run_case(dir: &Path) -> Result<()> {
     let decoded: Vec<_> = lines.iter().map(|l| decode(l.as_bytes())).collect();
     let now = match expected.get("now") {
         Some(v) => {
-            let text = v.as_str().map(String::from).or_else(|| v.as_datetime().map(ToString::to_string)).context("now")?;
+            let text =
+                v.as_str().map(String::from).or_else(|| v.as_datetime().map(ToString::to_string)).context("now")?;
             DateTime::parse_from_rfc3339(&text.replace(' ', "T")).context("now")?.with_timezone(&Utc)
         }
         None => decoded.iter().filter_map(|e| e.as_ref().ok()).map(|e| e.time).max().unwrap_or_else(Utc::now),

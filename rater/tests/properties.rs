@@ -1181,7 +1181,12 @@ fn generator_coverage() {
                         bump("voice across a daylight-saving change".into());
                     }
                     let mut bands = 0;
-                    tables.schedules[0].split(&ratewire_rater::clock::ZoneClock::of(tz), rec.event_time, rec.rated_quantity, |_, _, _| bands += 1);
+                    tables.schedules[0].split(
+                        &ratewire_rater::clock::ZoneClock::of(tz),
+                        rec.event_time,
+                        rec.rated_quantity,
+                        |_, _, _| bands += 1,
+                    );
                     if bands > 1 {
                         bump("voice across a band boundary".into());
                     }

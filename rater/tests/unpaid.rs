@@ -28,13 +28,18 @@ fn blocks_after(credit: Option<&str>) -> Vec<ActionKind> {
     let mut rater = Rater::new(Arc::new(tables), Arc::new(accounts), RaterConfig::default());
     let mut lines = vec![
         // November leaves 5.00 owing, due on 11 December.
-        r#"{"v":1,"id":"u1","kind":"usage","account":"A1","time":"2026-11-20T10:00:00Z","service":"sms","quantity":5}"#.to_string(),
-        r#"{"v":1,"id":"u2","kind":"usage","account":"A1","time":"2026-12-02T10:00:00Z","service":"sms","quantity":1}"#.to_string(),
+        r#"{"v":1,"id":"u1","kind":"usage","account":"A1","time":"2026-11-20T10:00:00Z","service":"sms","quantity":5}"#
+            .to_string(),
+        r#"{"v":1,"id":"u2","kind":"usage","account":"A1","time":"2026-12-02T10:00:00Z","service":"sms","quantity":1}"#
+            .to_string(),
     ];
     if let Some(credit) = credit {
         lines.push(credit.to_string());
     }
-    lines.push(r#"{"v":1,"id":"u3","kind":"usage","account":"A1","time":"2026-12-20T10:00:00Z","service":"sms","quantity":1}"#.to_string());
+    lines.push(
+        r#"{"v":1,"id":"u3","kind":"usage","account":"A1","time":"2026-12-20T10:00:00Z","service":"sms","quantity":1}"#
+            .to_string(),
+    );
     let mut out = Output::default();
     for line in &lines {
         let event = decode(line.as_bytes()).unwrap();

@@ -16,8 +16,8 @@ use super::model::{
 use crate::money::{Currency, Rounding, TARIFF_DECIMALS_MAX};
 use crate::tables::{
     BalanceDef, BalanceId, DAY_TYPES, Discount, DiscountOff, HOLIDAY, MAIN_BALANCE_NAME, Model, Override, Partner,
-    Plan, PlanVersion, PrefixTable, Rate, RateIndex, Recurring, Schedule, Service, ServiceId, Tables, Tax,
-    Thresholds, Tier, ZoneId,
+    Plan, PlanVersion, PrefixTable, Rate, RateIndex, Recurring, Schedule, Service, ServiceId, Tables, Tax, Thresholds,
+    Tier, ZoneId,
 };
 use crate::time::DAY_SECONDS;
 
@@ -110,7 +110,10 @@ impl Compiler<'_> {
                     continue;
                 }
                 if let Some(other) = prefix_owner.insert(p, name.get_ref()) {
-                    self.error(prefix.span(), format!("zone {}: prefix {p:?} is already in zone {other}", name.get_ref()));
+                    self.error(
+                        prefix.span(),
+                        format!("zone {}: prefix {p:?} is already in zone {other}", name.get_ref()),
+                    );
                     continue;
                 }
                 prefixes.insert(p, id);
@@ -220,7 +223,10 @@ impl Compiler<'_> {
 
     fn currency(&mut self, code: &Name) -> Currency {
         Currency::parse(code.get_ref()).unwrap_or_else(|| {
-            self.error(code.span(), format!("currency {:?} is not a three-letter ISO 4217 code such as EUR", code.get_ref()));
+            self.error(
+                code.span(),
+                format!("currency {:?} is not a three-letter ISO 4217 code such as EUR", code.get_ref()),
+            );
             Currency::parse("XXX").unwrap_or_else(|| unreachable!("XXX is a currency code"))
         })
     }
@@ -285,7 +291,8 @@ impl Compiler<'_> {
         if found.is_none() {
             let mut known: Vec<&str> = map.keys().map(String::as_str).collect();
             known.sort_unstable();
-            let known = if known.is_empty() { "none are defined".to_string() } else { format!("known: {}", known.join(", ")) };
+            let known =
+                if known.is_empty() { "none are defined".to_string() } else { format!("known: {}", known.join(", ")) };
             self.error(name.span(), format!("unknown {what} {:?} ({known})", name.get_ref()));
         }
         found
@@ -322,7 +329,12 @@ impl Compiler<'_> {
         schedules
     }
 
-    fn schedule(&mut self, name: &Name, spec: &ScheduleSpec, calendars: &HashMap<String, HashSet<NaiveDate>>) -> Schedule {
+    fn schedule(
+        &mut self,
+        name: &Name,
+        spec: &ScheduleSpec,
+        calendars: &HashMap<String, HashSet<NaiveDate>>,
+    ) -> Schedule {
         let sname = name.get_ref();
         let mut ranges: [Vec<BandRange>; DAY_TYPES] = Default::default();
         let mut bands = Vec::new();
@@ -347,7 +359,13 @@ impl Compiler<'_> {
             None => HashSet::new(),
             Some(cal) => {
                 if ranges[HOLIDAY].is_empty() {
-                    self.error(cal.span(), format!("schedule {sname} names calendar {:?} but no band has days = [\"holiday\"]", cal.get_ref()));
+                    self.error(
+                        cal.span(),
+                        format!(
+                            "schedule {sname} names calendar {:?} but no band has days = [\"holiday\"]",
+                            cal.get_ref()
+                        ),
+                    );
                 }
                 match calendars.get(cal.get_ref()) {
                     Some(dates) => dates.clone(),
@@ -363,11 +381,12 @@ impl Compiler<'_> {
         // (span, problem) -> day names, so that one mistake on five weekdays
         // is one message.
         let mut issues: Vec<(Range<usize>, String, Vec<&str>)> = Vec::new();
-        let mut issue = |span: Range<usize>, problem: String, day: &'static str| {
-            match issues.iter_mut().find(|(s, p, _)| s.start == span.start && *p == problem) {
-                Some((_, _, list)) => list.push(day),
-                None => issues.push((span, problem, vec![day])),
-            }
+        let mut issue = |span: Range<usize>, problem: String, day: &'static str| match issues
+            .iter_mut()
+            .find(|(s, p, _)| s.start == span.start && *p == problem)
+        {
+            Some((_, _, list)) => list.push(day),
+            None => issues.push((span, problem, vec![day])),
         };
         for (d, list) in ranges.iter_mut().enumerate() {
             if d == HOLIDAY && list.is_empty() {
@@ -378,9 +397,17 @@ impl Compiler<'_> {
             let mut last_span = name.span();
             for (start, end, band, span) in list.iter().cloned() {
                 if start < covered_to {
-                    issue(span.clone(), format!("{} overlaps another band", hhmm_range(start, end.min(covered_to))), DAY_NAMES[d]);
+                    issue(
+                        span.clone(),
+                        format!("{} overlaps another band", hhmm_range(start, end.min(covered_to))),
+                        DAY_NAMES[d],
+                    );
                 } else if start > covered_to {
-                    issue(span.clone(), format!("{} is not covered by any band", hhmm_range(covered_to, start)), DAY_NAMES[d]);
+                    issue(
+                        span.clone(),
+                        format!("{} is not covered by any band", hhmm_range(covered_to, start)),
+                        DAY_NAMES[d],
+                    );
                 }
                 if end > covered_to {
                     days[d].push((start.max(covered_to), band));
@@ -389,7 +416,11 @@ impl Compiler<'_> {
                 last_span = span;
             }
             if covered_to < DAY_SECONDS {
-                issue(last_span, format!("{} is not covered by any band", hhmm_range(covered_to, DAY_SECONDS)), DAY_NAMES[d]);
+                issue(
+                    last_span,
+                    format!("{} is not covered by any band", hhmm_range(covered_to, DAY_SECONDS)),
+                    DAY_NAMES[d],
+                );
             }
             if days[d].is_empty() {
                 days[d].push((0, 0));
@@ -440,7 +471,10 @@ impl Compiler<'_> {
         for (name, spec) in &file.balances {
             let bname = name.get_ref();
             if bname == MAIN_BALANCE_NAME {
-                self.error(name.span(), "balance main is built in (the account's money balance, drawn last); choose another name");
+                self.error(
+                    name.span(),
+                    "balance main is built in (the account's money balance, drawn last); choose another name",
+                );
                 continue;
             }
             self.identifier(name, "balance");
@@ -452,14 +486,25 @@ impl Compiler<'_> {
                     if let Some(&id) = names.services.get(s.get_ref()) {
                         let service_unit = &names.service_units[id as usize];
                         if service_unit != unit {
-                            self.error(s.span(), format!("balance {bname} counts {unit} but service {} is measured in {service_unit}", s.get_ref()));
+                            self.error(
+                                s.span(),
+                                format!(
+                                    "balance {bname} counts {unit} but service {} is measured in {service_unit}",
+                                    s.get_ref()
+                                ),
+                            );
                         }
                     }
                 }
             }
             if let Some(unit) = &unit {
                 if !names.service_units.iter().any(|u| u == unit) {
-                    self.error(spec.unit.span(), format!("balance {bname}: no service is measured in {unit:?} (use \"money\" for a money balance)"));
+                    self.error(
+                        spec.unit.span(),
+                        format!(
+                            "balance {bname}: no service is measured in {unit:?} (use \"money\" for a money balance)"
+                        ),
+                    );
                 }
             }
             let zones = spec.zones.as_ref().map(|z| {
@@ -470,7 +515,8 @@ impl Compiler<'_> {
             });
             let unit_id = unit.as_ref().map(|u| intern(&mut names.units, u));
             let expires = spec.expires.unwrap_or(unit.is_some());
-            let rollover_max = spec.rollover_max.as_ref().map(|r| self.non_negative(r, &format!("balance {bname}: rollover_max")));
+            let rollover_max =
+                spec.rollover_max.as_ref().map(|r| self.non_negative(r, &format!("balance {bname}: rollover_max")));
             if let (Some(r), false) = (&spec.rollover_max, expires) {
                 self.error(r.span(), format!("balance {bname}: rollover_max needs a balance that expires"));
             }
@@ -489,7 +535,14 @@ impl Compiler<'_> {
         out
     }
 
-    fn plan(&mut self, name: &Name, spec: &PlanSpec, default_currency: Currency, rounding: Rounding, names: &Names) -> Plan {
+    fn plan(
+        &mut self,
+        name: &Name,
+        spec: &PlanSpec,
+        default_currency: Currency,
+        rounding: Rounding,
+        names: &Names,
+    ) -> Plan {
         let pname = name.get_ref();
         let currency = spec.currency.as_ref().map_or(default_currency, |c| self.currency(c));
         let rounding = self.rounding(spec.rounding.as_ref(), rounding);
@@ -504,7 +557,10 @@ impl Compiler<'_> {
                 if effective_from <= prev.effective_from {
                     self.error(
                         v.effective_from.span(),
-                        format!("{context}: effective_from {effective_from} is not after the previous version's {}", prev.effective_from),
+                        format!(
+                            "{context}: effective_from {effective_from} is not after the previous version's {}",
+                            prev.effective_from
+                        ),
                     );
                 }
             }
@@ -512,7 +568,10 @@ impl Compiler<'_> {
             let mut recurring = Vec::new();
             for fee in &v.recurring {
                 if !fee_ids.insert(fee.id.get_ref().clone()) {
-                    self.error(fee.id.span(), format!("{context}: recurring fee {:?} is listed twice", fee.id.get_ref()));
+                    self.error(
+                        fee.id.span(),
+                        format!("{context}: recurring fee {:?} is listed twice", fee.id.get_ref()),
+                    );
                 }
                 self.identifier(&fee.id, "recurring fee");
                 let amount = self.non_negative(&fee.amount, &format!("{context}: recurring fee amount"));
@@ -528,7 +587,10 @@ impl Compiler<'_> {
                 let amount = self.positive(&g.amount, &format!("{context}: grant amount"));
                 if let Some(b) = self.lookup(&names.balances, &g.balance, "balance") {
                     if b == 0 {
-                        self.error(g.balance.span(), format!("{context}: grants go to allowance or bonus balances, not main"));
+                        self.error(
+                            g.balance.span(),
+                            format!("{context}: grants go to allowance or bonus balances, not main"),
+                        );
                     }
                     grants.push((b, amount));
                 }
@@ -563,7 +625,10 @@ impl Compiler<'_> {
             );
             let Some(rate) = self.rate(spec, rounding, names, service, zone, &where_) else { continue };
             if !index.insert(service, zone, rate) {
-                self.error(spec.service.span(), format!("{where_}: a rate for this service and zone is already defined"));
+                self.error(
+                    spec.service.span(),
+                    format!("{where_}: a rate for this service and zone is already defined"),
+                );
             }
         }
         index
@@ -582,8 +647,12 @@ impl Compiler<'_> {
         let unit = names.service_units[service as usize].as_str();
         // Which optional fields each model reads; any other is a mistake.
         let used: &[&str] = match model_name {
-            ModelName::PerUnit => &["price", "schedule", "band_prices", "rate_unit", "increments", "connect_fee", "minimum", "maximum"],
-            ModelName::Graduated | ModelName::Volume => &["tiers", "rate_unit", "increments", "connect_fee", "minimum", "maximum"],
+            ModelName::PerUnit => {
+                &["price", "schedule", "band_prices", "rate_unit", "increments", "connect_fee", "minimum", "maximum"]
+            }
+            ModelName::Graduated | ModelName::Volume => {
+                &["tiers", "rate_unit", "increments", "connect_fee", "minimum", "maximum"]
+            }
             ModelName::Package => &["price", "package_size", "increments"],
             ModelName::Percentage => &["percent", "connect_fee", "minimum", "maximum"],
             ModelName::PerDevice => &["price", "per"],
@@ -623,7 +692,10 @@ impl Compiler<'_> {
                 (Some(p), None, None) => Model::Flat(self.non_negative(p, &format!("{context}: price"))),
                 (None, Some(schedule), Some(prices)) => self.banded(schedule, prices, names, context)?,
                 _ => {
-                    self.error(spec.model.span(), format!("{context}: per_unit needs either price, or schedule with band_prices"));
+                    self.error(
+                        spec.model.span(),
+                        format!("{context}: per_unit needs either price, or schedule with band_prices"),
+                    );
                     return None;
                 }
             },
@@ -640,32 +712,43 @@ impl Compiler<'_> {
             },
             ModelName::Percentage => {
                 if unit != "money" {
-                    self.error(spec.service.span(), format!("{context}: percentage rates need a service measured in money, not {unit}"));
+                    self.error(
+                        spec.service.span(),
+                        format!("{context}: percentage rates need a service measured in money, not {unit}"),
+                    );
                 }
                 let percent = spec.percent.as_ref().map(|p| self.percent(p, context));
                 Model::Percentage(percent.or_else(|| required(self, None, "percent"))?)
             }
             ModelName::PerDevice => {
                 let Some(per) = &spec.per else {
-                    self.error(spec.model.span(), format!("{context}: model per_device needs per = \"day\" or \"month\""));
+                    self.error(
+                        spec.model.span(),
+                        format!("{context}: model per_device needs per = \"day\" or \"month\""),
+                    );
                     return None;
                 };
                 Model::PerDevice { per: *per.get_ref(), price: required(self, spec.price.as_ref(), "price")? }
             }
         };
-        let rate_unit = spec.rate_unit.as_ref().map_or(Decimal::ONE, |r| self.positive(r, &format!("{context}: rate_unit")));
+        let rate_unit =
+            spec.rate_unit.as_ref().map_or(Decimal::ONE, |r| self.positive(r, &format!("{context}: rate_unit")));
         let increments = match &spec.increments {
             None => None,
             Some(inc) => match inc.get_ref().as_slice() {
                 [first, next] if first.0 > Decimal::ZERO && next.0 > Decimal::ZERO => Some((first.0, next.0)),
                 _ => {
-                    self.error(inc.span(), format!("{context}: increments must be two positive numbers [first, next], such as [60, 1]"));
+                    self.error(
+                        inc.span(),
+                        format!("{context}: increments must be two positive numbers [first, next], such as [60, 1]"),
+                    );
                     None
                 }
             },
         };
         let rounding = self.rounding(spec.rounding.as_ref(), rounding);
-        if rounding.at == crate::money::RoundAt::Increment && (increments.is_none() || model_name != ModelName::PerUnit) {
+        if rounding.at == crate::money::RoundAt::Increment && (increments.is_none() || model_name != ModelName::PerUnit)
+        {
             let span = spec.rounding.as_ref().map_or(spec.model.span(), Spanned::span);
             self.error(span, format!("{context}: rounding at = \"increment\" needs a per_unit rate with increments"));
         }
@@ -707,11 +790,17 @@ impl Compiler<'_> {
                 Some(i) => by_band[i] = Some(self.non_negative(price, &format!("{context}: band price"))),
                 None => self.error(
                     band.span(),
-                    format!("{context}: schedule {} has no band {:?} (bands: {})", schedule.get_ref(), band.get_ref(), bands.join(", ")),
+                    format!(
+                        "{context}: schedule {} has no band {:?} (bands: {})",
+                        schedule.get_ref(),
+                        band.get_ref(),
+                        bands.join(", ")
+                    ),
                 ),
             }
         }
-        let missing: Vec<&str> = bands.iter().zip(&by_band).filter(|(_, p)| p.is_none()).map(|(b, _)| b.as_str()).collect();
+        let missing: Vec<&str> =
+            bands.iter().zip(&by_band).filter(|(_, p)| p.is_none()).map(|(b, _)| b.as_str()).collect();
         if !missing.is_empty() {
             self.error(schedule.span(), format!("{context}: band_prices has no price for band {}", missing.join(", ")));
             return None;
@@ -739,7 +828,10 @@ impl Compiler<'_> {
                     Some(v)
                 }
                 (None, false) => {
-                    self.error(t.price.span(), format!("{context}: tier {} needs up_to (only the last tier is open-ended)", i + 1));
+                    self.error(
+                        t.price.span(),
+                        format!("{context}: tier {} needs up_to (only the last tier is open-ended)", i + 1),
+                    );
                     None
                 }
                 (Some(u), true) => {
@@ -778,7 +870,10 @@ impl Compiler<'_> {
                 off,
                 services: spec.services.as_ref().map(|s| self.service_list(s, names)),
                 recurring: spec.recurring,
-                plans: spec.plans.as_ref().map(|p| p.iter().filter_map(|n| self.lookup(&names.plans, n, "plan")).collect()),
+                plans: spec
+                    .plans
+                    .as_ref()
+                    .map(|p| p.iter().filter_map(|n| self.lookup(&names.plans, n, "plan")).collect()),
                 segments: spec.segments.as_ref().map(|s| s.iter().map(|n| n.get_ref().clone()).collect()),
                 accounts: spec.accounts.as_ref().map(|s| s.iter().map(|n| n.get_ref().clone()).collect()),
                 valid_from,

@@ -67,11 +67,7 @@ pub enum LoadError {
 }
 
 fn render(path: &str, diagnostics: &[Diagnostic]) -> String {
-    diagnostics
-        .iter()
-        .map(|d| format!("{path}:{}:{}: {}", d.line, d.col, d.message))
-        .collect::<Vec<_>>()
-        .join("\n")
+    diagnostics.iter().map(|d| format!("{path}:{}:{}: {}", d.line, d.col, d.message)).collect::<Vec<_>>().join("\n")
 }
 
 /// Reads, checks and compiles a catalog file.
@@ -91,8 +87,7 @@ pub fn parse(text: &str, name: &str) -> Result<Tables, LoadError> {
             e.message().trim_end().replace('\n', " "),
         )],
     })?;
-    compile::compile(text, &file)
-        .map_err(|diagnostics| LoadError::Invalid { path: name.to_string(), diagnostics })
+    compile::compile(text, &file).map_err(|diagnostics| LoadError::Invalid { path: name.to_string(), diagnostics })
 }
 
 #[cfg(test)]

@@ -409,9 +409,7 @@ impl<'de> Deserialize<'de> for Amount {
                 Err(E::custom("write decimal amounts as strings, such as \"0.09\": TOML floats are not exact"))
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Amount, E> {
-                Decimal::from_str(v.trim())
-                    .map(Amount)
-                    .map_err(|_| E::custom(format!("{v:?} is not a decimal number")))
+                Decimal::from_str(v.trim()).map(Amount).map_err(|_| E::custom(format!("{v:?} is not a decimal number")))
             }
         }
         d.deserialize_any(V)

@@ -16,9 +16,9 @@ use rust_decimal::Decimal;
 use smallvec::SmallVec;
 
 use crate::accounts::{AccountRef, AccountStatus};
+use crate::clock::ZoneClock;
 use crate::money::Currency;
 use crate::tables::{BalanceId, MAIN_BALANCE, PlanId, Tables};
-use crate::clock::ZoneClock;
 use crate::time::{LocalInstant, Period};
 
 /// One balance other than `main`.
@@ -280,7 +280,7 @@ mod tests {
     fn state_stays_compact() {
         // The product promises at most 1 KiB per active account; the inline
         // part must leave room for the id, the zone clock share and devices.
-        let size = std::mem::size_of::<AccountState>();
+        let size = size_of::<AccountState>();
         assert!(size <= 640, "AccountState is {size} bytes");
     }
 }

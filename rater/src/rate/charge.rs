@@ -20,16 +20,13 @@ pub fn to_increments(quantity: Decimal, increments: Option<(Decimal, Decimal)>) 
     }
     // Whole quantities and increments (seconds, bytes, messages): integers.
     if let (Some(q), Some(f), Some(n)) = (whole(quantity), whole(first), whole(next)) {
-        let rated = if q <= f { Some(f) } else { (q - f).div_ceil(n).checked_mul(n).and_then(|steps| f.checked_add(steps)) };
+        let rated =
+            if q <= f { Some(f) } else { (q - f).div_ceil(n).checked_mul(n).and_then(|steps| f.checked_add(steps)) };
         if let Some(rated) = rated {
             return Decimal::from(rated);
         }
     }
-    if quantity <= first {
-        first
-    } else {
-        first + ((quantity - first) / next).ceil() * next
-    }
+    if quantity <= first { first } else { first + ((quantity - first) / next).ceil() * next }
 }
 
 /// `d` as an integer, if it is a whole number that fits.
@@ -60,11 +57,7 @@ pub(crate) struct Window {
 
 /// The usage charge of a per-unit rate over a window: `Flat` or `Banded`,
 /// before connect fee, minimum and maximum.
-pub(crate) fn per_unit(
-    rate: &Rate,
-    window: &Window,
-    price: Decimal,
-) -> Decimal {
+pub(crate) fn per_unit(rate: &Rate, window: &Window, price: Decimal) -> Decimal {
     piece(rate, window.from, window.to, price)
 }
 

@@ -141,7 +141,11 @@ fn save(tables: &Tables, s: &AccountState) -> AccountCheckpoint {
                 used: *used,
             })
             .collect(),
-        fixed_used: s.fixed_used.iter().map(|(i, used)| (tables.discounts[*i as usize].id.to_string(), *used)).collect(),
+        fixed_used: s
+            .fixed_used
+            .iter()
+            .map(|(i, used)| (tables.discounts[*i as usize].id.to_string(), *used))
+            .collect(),
         device_day: s.device_day,
         devices_today,
         devices_period,
@@ -159,10 +163,10 @@ fn load(tables: &Tables, s: &mut AccountState, saved: &AccountCheckpoint) -> Res
     s.plan_since = saved.plan_since;
     s.period = match &saved.period {
         None => None,
-        Some(text) => Some(Period::parse(text).ok_or_else(|| RestoreError::BadPeriod {
-            account: saved.id.clone(),
-            period: text.clone(),
-        })?),
+        Some(text) => Some(
+            Period::parse(text)
+                .ok_or_else(|| RestoreError::BadPeriod { account: saved.id.clone(), period: text.clone() })?,
+        ),
     };
     s.main = saved.main;
     s.balances.clear();

@@ -28,7 +28,7 @@ use crate::accounts::{AccountStatus, Accounts};
 use crate::event::{Body, Event, Money, SubscriptionAction, Usage};
 use crate::record::{Action, ActionKind, ActionReason, Draw, Output, Rated, RecordKind, Rejected};
 use crate::reject::{Reject, RejectCode};
-use crate::tables::{MATCHES_MAX, MAIN_BALANCE, Model, Tables, ZoneId, in_window};
+use crate::tables::{MAIN_BALANCE, MATCHES_MAX, Model, Tables, ZoneId, in_window};
 use crate::time::LocalInstant;
 
 /// Limits the rater applies to every event.
@@ -139,7 +139,12 @@ impl Rater {
 
     /// Books a reject for a payload that did not decode.
     pub fn reject_payload(&self, reject: Reject, out: &mut Output) {
-        out.rejected.push(Rejected { event_id: None, account: None, reject, catalog_version: self.tables.version.clone() });
+        out.rejected.push(Rejected {
+            event_id: None,
+            account: None,
+            reject,
+            catalog_version: self.tables.version.clone(),
+        });
     }
 
     fn try_rate(&mut self, event: &Event, now: DateTime<Utc>, out: &mut Output) -> Result<(), Reject> {
@@ -254,10 +259,18 @@ impl Ctx<'_> {
             AccountStatus::Active => {}
             AccountStatus::Pending => return Err(no_plan(state, "has not been activated")),
             AccountStatus::Suspended => {
-                return Err(Reject::field(RejectCode::AccountSuspended, "account", format!("account: {} is suspended", state.id)));
+                return Err(Reject::field(
+                    RejectCode::AccountSuspended,
+                    "account",
+                    format!("account: {} is suspended", state.id),
+                ));
             }
             AccountStatus::Cancelled => {
-                return Err(Reject::field(RejectCode::AccountClosed, "account", format!("account: {} is cancelled", state.id)));
+                return Err(Reject::field(
+                    RejectCode::AccountClosed,
+                    "account",
+                    format!("account: {} is cancelled", state.id),
+                ));
             }
         }
         let date = self.local.date;
@@ -271,9 +284,9 @@ impl Ctx<'_> {
             .overrides_idx
             .map(|i| &tables.overrides[i as usize])
             .and_then(|list| {
-                list.iter().filter(|o| in_window(date, o.valid_from, o.valid_to)).find_map(|o| {
-                    o.rates.find(service_id, zones).map(|(r, z)| (r, z, &o.tariff_id))
-                })
+                list.iter()
+                    .filter(|o| in_window(date, o.valid_from, o.valid_to))
+                    .find_map(|o| o.rates.find(service_id, zones).map(|(r, z)| (r, z, &o.tariff_id)))
             })
             .or_else(|| version.rates.find(service_id, zones).map(|(r, z)| (r, z, &version.tariff_id)));
         let Some((rate, zone, tariff)) = found else {
@@ -291,7 +304,11 @@ impl Ctx<'_> {
         };
         let device_hash = match (&rate.model, usage.device.as_deref()) {
             (Model::PerDevice { .. }, None) => {
-                return Err(Reject::field(RejectCode::MissingField, "device", format!("device: service {} is charged per device", service.name)));
+                return Err(Reject::field(
+                    RejectCode::MissingField,
+                    "device",
+                    format!("device: service {} is charged per device", service.name),
+                ));
             }
             // Keyed by the rate's service and zone too: each per-device rate
             // charges a device on its own, whatever other rates saw it. By
@@ -442,14 +459,23 @@ impl Ctx<'_> {
         let new_plan = match plan {
             None => None,
             Some(p) => Some(*tables.plan_ids.get(p).ok_or_else(|| {
-                Reject::field(RejectCode::UnknownPlan, "plan", format!("plan: {p:?} is not in catalog {}", tables.version))
+                Reject::field(
+                    RejectCode::UnknownPlan,
+                    "plan",
+                    format!("plan: {p:?} is not in catalog {}", tables.version),
+                )
             })?),
         };
         let invalid = |state: &AccountState| {
             Reject::field(
                 RejectCode::InvalidTransition,
                 "action",
-                format!("action: {} does not apply to account {} in status {:?}", action.name(), state.id, state.status),
+                format!(
+                    "action: {} does not apply to account {} in status {:?}",
+                    action.name(),
+                    state.id,
+                    state.status
+                ),
             )
         };
         let allowed = match action {
@@ -552,7 +578,11 @@ impl Ctx<'_> {
         rec.net = -money.amount;
         rec.gross = -money.amount;
         let remaining = state.add(tables, balance, money.amount);
-        rec.draws.push(Draw { balance: tables.balances[balance as usize].name.clone(), amount: -money.amount, remaining });
+        rec.draws.push(Draw {
+            balance: tables.balances[balance as usize].name.clone(),
+            amount: -money.amount,
+            remaining,
+        });
         // Any credit to main (payment, top-up, credit adjustment) pays off
         // what a closed period left owing.
         if balance == MAIN_BALANCE && money.amount > Decimal::ZERO && state.owed > Decimal::ZERO {

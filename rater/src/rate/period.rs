@@ -69,7 +69,15 @@ pub(crate) fn start(
     for &(balance, amount) in &version.grants {
         let remaining = state.add(tables, balance, amount);
         let name = tables.balances[balance as usize].name.clone();
-        let mut rec = generated(tables, state, format!("{id_prefix}/grant/{name}"), RecordKind::Grant, name.clone(), time, period);
+        let mut rec = generated(
+            tables,
+            state,
+            format!("{id_prefix}/grant/{name}"),
+            RecordKind::Grant,
+            name.clone(),
+            time,
+            period,
+        );
         rec.quantity = amount;
         rec.tariff = Some(version.tariff_id.clone());
         rec.draws.push(Draw { balance: name, amount: -amount, remaining });
@@ -170,7 +178,15 @@ pub(crate) fn fees(
             Sign::Credit => -amount,
         };
         let suffix = if sign == Sign::Credit { "credit" } else { "fee" };
-        let mut rec = generated(tables, state, format!("{id_prefix}/{suffix}/{}", fee.id), RecordKind::Recurring, fee.id.clone(), time, period);
+        let mut rec = generated(
+            tables,
+            state,
+            format!("{id_prefix}/{suffix}/{}", fee.id),
+            RecordKind::Recurring,
+            fee.id.clone(),
+            time,
+            period,
+        );
         rec.quantity = days;
         rec.rated_quantity = if whole { days_total } else { days };
         rec.tariff = Some(version.tariff_id.clone());

@@ -1,7 +1,6 @@
 //! From a charge to a booked amount: discounts, partner share, tax, money
 //! draws and thresholds. Shared by usage and recurring fees.
 
-
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
@@ -150,14 +149,24 @@ fn draw_money(
     }
     if !left.is_zero() {
         state.main -= left;
-        rec.draws.push(Draw { balance: tables.balances[MAIN_BALANCE as usize].name.clone(), amount: left, remaining: state.main });
+        rec.draws.push(Draw {
+            balance: tables.balances[MAIN_BALANCE as usize].name.clone(),
+            amount: left,
+            remaining: state.main,
+        });
         drawn += left;
     }
     assert_eq!(drawn, gross, "money draws add up to the gross amount");
 }
 
 /// Emits low-balance and credit-limit actions after the main balance moved.
-pub(crate) fn check_main(tables: &Tables, state: &mut AccountState, event_id: &str, time: DateTime<Utc>, out: &mut Output) {
+pub(crate) fn check_main(
+    tables: &Tables,
+    state: &mut AccountState,
+    event_id: &str,
+    time: DateTime<Utc>,
+    out: &mut Output,
+) {
     let main = state.main();
     let mut act = |kind, reason| {
         out.actions.push(Action {

@@ -55,7 +55,13 @@ impl Schedule {
     /// Calls `f(band, from, to)` for each part of `[0, duration)` seconds
     /// after `start`, in time order, split where the band changes on the
     /// account's local clock. A zero duration yields one empty segment.
-    pub fn split(&self, clock: &ZoneClock, start: DateTime<Utc>, duration: Decimal, mut f: impl FnMut(BandId, Decimal, Decimal)) {
+    pub fn split(
+        &self,
+        clock: &ZoneClock,
+        start: DateTime<Utc>,
+        duration: Decimal,
+        mut f: impl FnMut(BandId, Decimal, Decimal),
+    ) {
         let mut offset_s: i64 = 0;
         // The band being accumulated and where it began; adjacent pieces of
         // one band (Saturday into Sunday) are merged.

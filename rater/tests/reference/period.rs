@@ -62,7 +62,9 @@ impl Rater<'_> {
     fn close(&self, state: &mut State, period: Period, out: &mut Vec<Rated>) {
         let time = local_midnight(state.account.tz, period.next().first_day());
         let mut balances = state.balances.clone();
-        balances.sort_by_cached_key(|(name, _)| (tariff::balance(self.cat, name).map_or(u32::MAX, |d| d.priority), name.clone()));
+        balances.sort_by_cached_key(|(name, _)| {
+            (tariff::balance(self.cat, name).map_or(u32::MAX, |d| d.priority), name.clone())
+        });
         for (name, amount) in balances {
             let def = tariff::balance(self.cat, &name).expect("known balance");
             if !def.expires || amount <= Decimal::ZERO {
