@@ -16,7 +16,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
-use ratewire_ledger::{Commit, Ledger, RejectedEvent, SourceRange, WriterConfig, check_event};
+use ratewire_ledger::{Commit, Ledger, RejectedEvent, SourceRange, WriterConfig};
 use ratewire_rater::dedup::{EventIds, duplicate};
 use ratewire_rater::{Accounts, Event, Output, Rater, RaterConfig, Reject, Rejected, catalog, decode};
 use rust_decimal::Decimal;
@@ -137,19 +137,12 @@ pub fn run(args: &RateArgs) -> anyhow::Result<ExitCode> {
             let before = out.rejected.len();
             let rated_before = out.rated.len();
             let decoded = decode(text);
-            // With a ledger, values it cannot hold exactly are refused here
-            // rather than rounded there.
-            let unfit = match (&decoded, &ledger) {
-                (Ok(event), Some(_)) => check_event(event).err(),
-                _ => None,
-            };
-            match (&decoded, unfit) {
-                (Err(reject), _) => rater.reject_payload(reject.clone(), &mut out),
-                (Ok(event), Some(reject)) => reject_event(&rater, reject, event, &mut out),
-                (Ok(event), None) if ids.contains(&event.id) => {
+            match &decoded {
+                Err(reject) => rater.reject_payload(reject.clone(), &mut out),
+                Ok(event) if ids.contains(&event.id) => {
                     reject_event(&rater, duplicate(&event.id), event, &mut out);
                 }
-                (Ok(event), None) => {
+                Ok(event) => {
                     let now = match args.now {
                         Some(now) => now,
                         None => *clock.insert(clock.map_or(event.time, |c| c.max(event.time))),

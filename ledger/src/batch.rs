@@ -3,8 +3,8 @@
 //! Conversion never rounds: every amount and quantity goes through
 //! [`to_units`], which asserts that it fits `Decimal128(38, 10)` exactly, and
 //! every time through [`to_micros`], which asserts whole microseconds.
-//! [`check_event`] is the matching check at the input boundary, so that an
-//! event whose values would not fit is rejected instead of reaching them.
+//! The rater's decoder refuses, at the input boundary, any event whose
+//! values would not fit, so these assertions guard against bugs only.
 
 use std::sync::Arc;
 
@@ -14,8 +14,7 @@ use arrow_array::builder::{
 };
 use arrow_array::{ArrayRef, RecordBatch};
 use chrono::{DateTime, SubsecRound, Utc};
-use ratewire_rater::{Body, Event, Rated, RecordKind, Reject, RejectCode, Rejected};
-use rust_decimal::Decimal;
+use ratewire_rater::{Rated, RecordKind, Rejected};
 
 use crate::Error;
 use crate::schema::{DECIMAL_PRECISION, DECIMAL_SCALE, TIME_ZONE, Table, list_item};
@@ -69,39 +68,6 @@ pub fn to_micros(time: DateTime<Utc>) -> i64 {
         "{time} has a fraction of a microsecond: the ledger would lose it"
     );
     time.timestamp_micros()
-}
-
-/// Checks that an event's values fit the ledger's columns: at most ten
-/// decimals and 28 integer digits in quantities and amounts, whole
-/// microseconds in its time. The rater keeps what it is sent, so an event
-/// that passes also rates into records that fit.
-///
-/// # Errors
-/// An `INVALID_FIELD` reject naming the field that does not fit.
-pub fn check_event(event: &Event) -> Result<(), Reject> {
-    if !event.time.timestamp_subsec_nanos().is_multiple_of(1000) {
-        let message = format!("time: {} is more precise than a microsecond, the finest the ledger keeps", event.time);
-        return Err(Reject::field(RejectCode::InvalidField, "time", message));
-    }
-    let (field, value) = match &event.body {
-        Body::Usage(usage) => ("quantity", usage.quantity),
-        Body::Payment(money) | Body::TopUp(money) | Body::Adjustment { money, .. } => ("amount", money.amount),
-        Body::Subscription { .. } | Body::SupportContact { .. } | Body::Block { .. } | Body::Unblock { .. } => {
-            return Ok(());
-        }
-    };
-    let places = DECIMAL_SCALE.unsigned_abs() as u32;
-    let integer_digits_max = u32::from(DECIMAL_PRECISION) - places;
-    if value.normalize().scale() > places {
-        let message = format!("{field}: {value} has more than {places} decimals, the most the ledger keeps");
-        return Err(Reject::field(RejectCode::InvalidField, field, message));
-    }
-    if value.abs() >= Decimal::from_i128_with_scale(10_i128.pow(integer_digits_max), 0) {
-        let message =
-            format!("{field}: {value} has more than {integer_digits_max} integer digits, the most the ledger keeps");
-        return Err(Reject::field(RejectCode::InvalidField, field, message));
-    }
-    Ok(())
 }
 
 /// The `rated` rows of `records`, in the given order.
@@ -388,28 +354,5 @@ mod tests {
     fn an_amount_the_ledger_would_round_is_refused() {
         let r = rated("e1", "A1", "2026-11-03T10:00:00Z", Period::new(2026, 11), "0.00000000001");
         let _ = rated_batch(&[&r]);
-    }
-
-    #[test]
-    fn events_that_would_not_fit_are_rejected_at_the_boundary() {
-        let event = |fields: &str| {
-            let json = format!(r#"{{"v":1,"id":"e1","account":"A1",{fields}}}"#);
-            ratewire_rater::decode(json.as_bytes()).unwrap_or_else(|r| panic!("{r}"))
-        };
-        let usage = |q: &str, t: &str| event(&format!(r#""kind":"usage","time":"{t}","service":"sms","quantity":{q}"#));
-        let fine = "2026-11-03T10:00:00.123456Z";
-        assert_eq!(check_event(&usage("\"0.0000000001\"", fine)), Ok(()));
-        assert_eq!(check_event(&usage("\"2.500000000000\"", fine)), Ok(()));
-        assert_eq!(check_event(&usage("\"9999999999999999999999999999\"", fine)), Ok(()));
-        for (quantity, at, field) in [
-            ("\"0.00000000001\"", fine, "quantity"),
-            ("\"10000000000000000000000000000\"", fine, "quantity"),
-            ("1", "2026-11-03T10:00:00.1234567Z", "time"),
-        ] {
-            let reject = check_event(&usage(quantity, at)).err().unwrap_or_else(|| panic!("{quantity} {at}"));
-            assert_eq!((reject.code, reject.field), (RejectCode::InvalidField, Some(field)));
-        }
-        let payment = event(r#""kind":"payment","time":"2026-11-03T10:00:00Z","amount":"1.000000000001""#);
-        assert_eq!(check_event(&payment).err().map(|r| r.field), Some(Some("amount")));
     }
 }

@@ -50,7 +50,7 @@ mod testing;
 mod totals;
 mod writer;
 
-pub use batch::{RejectedEvent, check_event, draws_batch, kind_name, rated_batch, rejects_batch, to_micros};
+pub use batch::{RejectedEvent, draws_batch, kind_name, rated_batch, rejects_batch, to_micros};
 pub use bounds::{
     CHECKPOINT_BYTES_MAX, COMMIT_FILES_MAX, MANIFEST_BYTES_MAX, READ_BACK_BATCH_ROWS, ROW_GROUP_ROWS_DEFAULT,
     ROW_GROUP_ROWS_MAX, SOURCE_PARTITIONS_MAX, ZSTD_LEVEL_DEFAULT,

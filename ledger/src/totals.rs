@@ -20,7 +20,7 @@ const UNITS_MAX: i128 = 10_i128.pow(DECIMAL_PRECISION as u32) - 1;
 /// # Panics
 /// If the value has a non-zero digit beyond the tenth decimal or does not
 /// fit 38 digits: the ledger never rounds, so such a value reaching it is a
-/// bug upstream (see [`crate::check_event`] for what the boundary refuses).
+/// bug upstream (the rater's decoder refuses such values at the boundary).
 #[must_use]
 pub fn to_units(value: Decimal) -> i128 {
     let scale = value.scale();

@@ -12,7 +12,7 @@ use super::{
     Body, DESTINATION_DIGITS_MAX, ENVELOPE_VERSION, Event, ID_BYTES_MAX, Money, SubscriptionAction, TEXT_BYTES_MAX,
     Usage, timestamp,
 };
-use crate::money::Currency;
+use crate::money::{Currency, LEDGER_SCALE};
 use crate::reject::{Reject, RejectCode};
 
 /// A CloudEvent when `specversion` is there, a native envelope otherwise.
@@ -219,8 +219,14 @@ fn text(f: &Field<'_>, name: &'static str) -> Result<Option<String>, Reject> {
 #[inline]
 fn time(f: &Field<'_>, name: &'static str) -> Result<DateTime<Utc>, Reject> {
     let s = required_str(f, name)?;
-    timestamp::parse(s)
-        .map_err(|e| invalid(name, format!("{name}: {s:?} is not an RFC 3339 time such as 2026-11-03T10:15:00Z ({e})")))
+    let t = timestamp::parse(s).map_err(|e| {
+        invalid(name, format!("{name}: {s:?} is not an RFC 3339 time such as 2026-11-03T10:15:00Z ({e})"))
+    })?;
+    // The ledger keeps microseconds.
+    if !t.timestamp_subsec_nanos().is_multiple_of(1000) {
+        return Err(invalid(name, format!("{name}: {s:?} is more precise than a microsecond")));
+    }
+    Ok(t)
 }
 
 #[inline]
@@ -230,7 +236,17 @@ fn decimal(f: &Field<'_>, name: &'static str) -> Result<Decimal, Reject> {
         Field::Unsigned(n) => Ok(Decimal::from(*n)),
         Field::Signed(n) => Ok(Decimal::from(*n)),
         Field::Str(s) => {
-            Decimal::from_str(s.trim()).map_err(|_| invalid(name, format!("{name}: {s:?} is not a decimal number")))
+            let d = Decimal::from_str(s.trim())
+                .map_err(|_| invalid(name, format!("{name}: {s:?} is not a decimal number")))?;
+            // The ledger keeps LEDGER_SCALE decimals in 38 digits: a value it
+            // could not hold exactly is refused here, not rounded there.
+            if d.scale() > LEDGER_SCALE && d.normalize().scale() > LEDGER_SCALE {
+                return Err(invalid(name, format!("{name}: {s:?} has more than {LEDGER_SCALE} decimal places")));
+            }
+            if d.abs() >= Decimal::from_i128_with_scale(10_i128.pow(28), 0) {
+                return Err(invalid(name, format!("{name}: {s:?} has more than 28 integer digits")));
+            }
+            Ok(d)
         }
         Field::Fraction => Err(invalid(
             name,

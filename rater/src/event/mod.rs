@@ -228,6 +228,27 @@ mod tests {
     }
 
     #[test]
+    fn values_the_ledger_cannot_hold_exactly_are_refused() {
+        let usage = |q: &str, t: &str| {
+            format!(r#"{{"v":1,"id":"e1","account":"A1","kind":"usage","time":"{t}","service":"sms","quantity":{q}}}"#)
+        };
+        let fine = "2026-11-03T10:00:00.123456Z";
+        for q in ["\"0.0000000001\"", "\"2.500000000000\"", "\"9999999999999999999999999999\""] {
+            assert!(decode(usage(q, fine).as_bytes()).is_ok(), "{q}");
+        }
+        for (q, at, field) in [
+            ("\"0.00000000001\"", fine, "quantity"),
+            ("\"10000000000000000000000000000\"", fine, "quantity"),
+            ("1", "2026-11-03T10:00:00.1234567Z", "time"),
+        ] {
+            let r = reject(&usage(q, at));
+            assert_eq!((r.code, r.field), (RejectCode::InvalidField, Some(field)), "{q} {at}");
+        }
+        let payment = r#"{"v":1,"id":"p","kind":"payment","account":"A","time":"2026-11-03T10:00:00Z","amount":"1.000000000001"}"#;
+        assert_eq!(reject(payment).field, Some("amount"));
+    }
+
+    #[test]
     fn decodes_usage() {
         let e = decode(
             br#"{"v":1,"id":"e1","kind":"usage","account":"A1","time":"2026-11-03T10:15:00+01:00",
