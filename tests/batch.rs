@@ -4,7 +4,7 @@ use std::fs;
 
 use serde_json::Value;
 
-use super::{case, ratewire, text};
+use super::{case, rate_files, text};
 
 fn lines(path: &std::path::Path) -> Vec<Value> {
     fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
@@ -36,20 +36,7 @@ fn rates_a_file_and_books_rejects_beside_it() {
     );
     fs::write(dir.path().join("events.jsonl"), events).unwrap();
 
-    let out = ratewire(
-        dir.path(),
-        &[
-            "rate",
-            "--catalog",
-            "catalog.toml",
-            "--accounts",
-            "accounts.csv",
-            "--input",
-            "events.jsonl",
-            "--output",
-            "rated.jsonl",
-        ],
-    );
+    let out = rate_files(dir.path(), &[]);
     assert!(out.status.success(), "{}", text(&out));
 
     let rated = lines(&dir.path().join("rated.jsonl"));
@@ -92,20 +79,7 @@ fn a_bad_catalog_is_refused_before_rating() {
         .unwrap();
     fs::write(dir.path().join("accounts.csv"), "id\nA1\n").unwrap();
     fs::write(dir.path().join("events.jsonl"), "").unwrap();
-    let out = ratewire(
-        dir.path(),
-        &[
-            "rate",
-            "--catalog",
-            "catalog.toml",
-            "--accounts",
-            "accounts.csv",
-            "--input",
-            "events.jsonl",
-            "--output",
-            "rated.jsonl",
-        ],
-    );
+    let out = rate_files(dir.path(), &[]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("catalog.toml:5:9:"), "{}", text(&out));
     assert!(!dir.path().join("rated.jsonl").exists(), "nothing is written for a refused catalog");

@@ -9,7 +9,7 @@ use ratewire_ledger::{Ledger, SourceRange, Table, to_units};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-use super::{case, ratewire, text};
+use super::{case, rate_files, text};
 
 fn lines(path: &Path) -> Vec<Value> {
     fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
@@ -25,8 +25,7 @@ fn setup(dir: &Path, name: &str) -> PathBuf {
 }
 
 fn rate(dir: &Path) -> std::process::Output {
-    let args = ["rate", "--catalog", "catalog.toml", "--accounts", "accounts.csv", "--input", "events.jsonl"];
-    ratewire(dir, &[&args[..], &["--output", "rated.jsonl", "--ledger", "ledger"]].concat())
+    rate_files(dir, &["--ledger", "ledger"])
 }
 
 /// Runs the independent reader on a ledger; `None` when its venv is missing.

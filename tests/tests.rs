@@ -14,6 +14,13 @@ pub fn ratewire(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ratewire")).args(args).current_dir(dir).output().expect("the binary runs")
 }
 
+/// `ratewire rate` on `catalog.toml`, `accounts.csv` and `events.jsonl` in
+/// `dir`, writing `rated.jsonl` beside them, with `extra` arguments.
+pub fn rate_files(dir: &Path, extra: &[&str]) -> Output {
+    let args = ["rate", "--catalog", "catalog.toml", "--accounts", "accounts.csv", "--input", "events.jsonl"];
+    ratewire(dir, &[&args[..], &["--output", "rated.jsonl"], extra].concat())
+}
+
 /// A golden case folder of the rater crate.
 pub fn case(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("rater/tests/cases").join(name)

@@ -771,7 +771,6 @@ impl Compiler<'_> {
             maximum,
             rounding,
             counter: service * (names.zone_count + 1) + zone.map_or(0, |z| z + 1),
-            unit_factor: crate::tables::exact_inverse(rate_unit),
         })
     }
 

@@ -181,7 +181,6 @@ mod tests {
             maximum: None,
             rounding: Rounding { decimals: 2, mode: RoundingMode::HalfUp, at },
             counter: 0,
-            unit_factor: None,
         }
     }
 

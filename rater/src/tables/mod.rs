@@ -249,28 +249,6 @@ pub struct Rate {
     pub rounding: Rounding,
     /// Key of this rate's cumulative period counter (tiers, packages).
     pub counter: u32,
-    /// `1 / rate_unit` when that is an exact decimal (rate units made of
-    /// factors 2 and 5: 1, 1000, 1024, 10^9), so that no division is needed.
-    pub unit_factor: Option<Decimal>,
-}
-
-impl Rate {
-    /// `price * quantity / rate_unit`, exact: multiplied before dividing,
-    /// and not divided at all when the rate unit's inverse is exact.
-    #[must_use]
-    pub fn amount(&self, price: Decimal, quantity: Decimal) -> Decimal {
-        match self.unit_factor {
-            Some(f) => price * quantity * f,
-            None => price * quantity / self.rate_unit,
-        }
-    }
-}
-
-/// `1 / unit` if it has a finite decimal expansion that `Decimal` holds.
-#[must_use]
-pub fn exact_inverse(unit: Decimal) -> Option<Decimal> {
-    let inverse = Decimal::ONE.checked_div(unit)?;
-    (inverse * unit == Decimal::ONE).then_some(inverse)
 }
 
 /// Charge models, compiled.
