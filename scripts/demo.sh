@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The demo: generate a realistic sample (catalog, accounts, a month of usage
-# with some malformed and duplicate events), check the catalog, rate the
-# events and show the summary and a few rated records.
+# The demo of the main job, end to end on this machine: installs what it
+# needs (the broker included), starts a local Kafka-compatible broker,
+# generates a realistic operator and a month of events (with lifecycle,
+# malformed and resent events), streams them through `ratewire run` into the
+# Parquet ledger, prints the summary, and reads the ledger back with DuckDB.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
@@ -10,18 +12,23 @@ bash scripts/setup.sh
 out="${1:-$ROOT/demo-output}"
 events="${DEMO_EVENTS:-200000}"
 accounts="${DEMO_ACCOUNTS:-10000}"
-cargo build --release --locked -p ratewire -p ratewire-bench --bins
+cargo build --release --locked -p ratewire
 bin="$CARGO_TARGET_DIR/release"
-mkdir -p "$out"
 
-echo "== generating $events events for $accounts accounts into $out"
-"$bin/ratewire-gen" --out "$out" --accounts "$accounts" --events "$events" --bad-percent 1 --duplicate-percent 1
-echo "== checking the catalog"
-"$bin/ratewire" catalog check "$out/catalog.toml" --accounts "$out/accounts.csv"
-echo "== rating"
-time "$bin/ratewire" rate --catalog "$out/catalog.toml" --accounts "$out/accounts.csv" \
-    --input "$out/events.jsonl" --output "$out/rated.jsonl"
-echo "== first rated records"
-head -n 3 "$out/rated.jsonl"
-echo "== first rejects"
-head -n 3 "$out/rated.rejects.jsonl"
+"$bin/ratewire" demo --dir "$out" --events "$events" --accounts "$accounts" --tansu "$(bash scripts/broker.sh bin)"
+
+ledger="$(ls -d "$out"/ledger-* | sort | tail -n 1)"
+echo "== the ledger read back by DuckDB ($ledger)"
+"$RATEWIRE_VENV/bin/python" - "$ledger" <<'PY'
+import sys, duckdb
+ledger = sys.argv[1]
+con = duckdb.connect()
+print(con.sql(f"""
+    SELECT service, count(*) AS records, sum(gross) AS gross, any_value(currency) AS currency
+    FROM read_parquet('{ledger}/table=rated/**/*.parquet', hive_partitioning = true)
+    WHERE kind = 'usage' GROUP BY service ORDER BY gross DESC"""))
+print(con.sql(f"""
+    SELECT code, code_name, count(*) AS rejects
+    FROM read_parquet('{ledger}/table=rejects/**/*.parquet', hive_partitioning = true)
+    GROUP BY ALL ORDER BY rejects DESC"""))
+PY

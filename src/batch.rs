@@ -3,8 +3,9 @@
 //! Rated records go to `--output`, rejects (with the original line, code and
 //! message) to `<output>.rejects.jsonl` and threshold actions to
 //! `<output>.actions.jsonl` beside it. With `--ledger DIR`, the rated
-//! records, their draws and the rejects of each batch of lines are also
-//! committed to the Parquet ledger in `DIR`, with the batch's line range.
+//! records, their draws, the rejects and the lifecycle facts of each batch
+//! of lines are also committed to the Parquet ledger in `DIR`, with the
+//! batch's line range.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -251,6 +252,7 @@ impl LedgerSink {
         let commit = Commit {
             rated: &out.rated,
             rejected: &self.rejects,
+            facts: &out.facts,
             offsets: &[range],
             checkpoint: &[],
             booked_at: Utc::now(),

@@ -5,6 +5,10 @@
 
 mod batch;
 mod check;
+mod compact;
+mod config_check;
+mod demo;
+mod run;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,10 +31,23 @@ struct Cli {
 enum Command {
     /// Rate a file of JSON-lines events in batch.
     Rate(batch::RateArgs),
+    /// Run the streaming pipeline: Kafka in, rated records to the ledger,
+    /// rejects to the dead-letter topic, until SIGTERM.
+    Run(run::RunArgs),
+    /// The whole loop on one machine: a local broker, generated events,
+    /// the pipeline until caught up, a summary.
+    Demo(demo::DemoArgs),
     /// Check catalog files.
     Catalog {
         #[command(subcommand)]
         command: CatalogCommand,
+    },
+    /// Merge the small files of a ledger's partitions into one each.
+    Compact(compact::CompactArgs),
+    /// Check the configuration of `ratewire run`.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
     },
 }
 
@@ -47,13 +64,29 @@ enum CatalogCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Check a configuration file (with the environment's overrides) and the
+    /// catalog and accounts it names; print the effective configuration, or
+    /// every problem as file:line:col: message.
+    Check {
+        /// The configuration file (TOML).
+        file: PathBuf,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    env_logger::Builder::from_env(env_logger::Env::default().filter_or("RATEWIRE_LOG", "info")).init();
     let result = match cli.command {
         Command::Rate(args) => batch::run(&args),
+        Command::Run(args) => run::run(&args),
+        Command::Demo(args) => demo::run(&args),
+        Command::Compact(args) => compact::run(&args),
         Command::Catalog { command: CatalogCommand::Check { file, accounts } } => {
             check::run(&file, accounts.as_deref())
         }
+        Command::Config { command: ConfigCommand::Check { file } } => config_check::run(&file),
     };
     match result {
         Ok(code) => code,

@@ -42,13 +42,28 @@ fn python_check(ledger: &Path) -> Option<std::process::Output> {
     Some(Command::new(python).arg(script).arg(ledger).output().unwrap())
 }
 
+/// What the JSON-lines outputs in `dir` say the `facts` table holds: a row
+/// per lifecycle record and per action, and the amounts of the money
+/// records (the negative of their gross).
+fn expected_facts(dir: &Path) -> (usize, Decimal) {
+    const LIFECYCLE: [&str; 7] =
+        ["payment", "topup", "adjustment", "subscription", "support_contact", "block", "unblock"];
+    let rated = lines(&dir.join("rated.jsonl"));
+    let is = |r: &Value, kinds: &[&str]| kinds.contains(&r["kind"].as_str().unwrap());
+    let rows = rated.iter().filter(|r| is(r, &LIFECYCLE)).count() + lines(&dir.join("rated.actions.jsonl")).len();
+    let money = rated.iter().filter(|r| is(r, &LIFECYCLE[..3]));
+    (rows, -money.map(|r| r["gross"].as_str().unwrap().parse::<Decimal>().unwrap()).sum::<Decimal>())
+}
+
 /// Checks with DuckDB and pyarrow, and that a tampered copy fails the check.
-fn check_independently(ledger: &Path, rated_rows: usize, gross: Decimal) {
+fn check_independently(ledger: &Path, rated_rows: usize, gross: Decimal, facts: (usize, Decimal)) {
     let Some(out) = python_check(ledger) else { return };
     assert!(out.status.success(), "{}", text(&out));
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["tables"]["rated"]["rows"], rated_rows);
     assert_eq!(summary["tables"]["rated"]["gross"].as_str().unwrap().parse::<Decimal>().unwrap(), gross);
+    assert_eq!(summary["tables"]["facts"]["rows"], facts.0);
+    assert_eq!(summary["tables"]["facts"]["amount"].as_str().unwrap().parse::<Decimal>().unwrap(), facts.1);
 
     let tampered = tempfile::tempdir().unwrap();
     copy_dir(ledger, tampered.path());
@@ -74,9 +89,10 @@ fn rate_books_the_json_lines_outputs_in_the_ledger() {
     let dir = tempfile::tempdir().unwrap();
     let src = setup(dir.path(), "35_payments_topups_adjustments");
     let mut events = fs::read(src.join("events.jsonl")).unwrap();
-    // A quantity the ledger would have to round, and a truncated line.
+    // A support contact, a quantity the ledger would have to round, and a
+    // truncated line.
     events.extend_from_slice(
-        b"{\"v\":1,\"id\":\"x1\",\"kind\":\"usage\",\"account\":\"A1\",\"time\":\"2026-11-05T12:00:00Z\",\"service\":\"voice\",\"quantity\":\"0.00000000001\"}\n{\"v\":1,\"id\n",
+        b"{\"v\":1,\"id\":\"s1\",\"kind\":\"support_contact\",\"account\":\"A1\",\"time\":\"2026-11-05T19:00:00Z\",\"channel\":\"chat\"}\n{\"v\":1,\"id\":\"x1\",\"kind\":\"usage\",\"account\":\"A1\",\"time\":\"2026-11-05T12:00:00Z\",\"service\":\"voice\",\"quantity\":\"0.00000000001\"}\n{\"v\":1,\"id\n",
     );
     fs::write(dir.path().join("events.jsonl"), &events).unwrap();
     let line_count = events.iter().filter(|b| **b == b'\n').count() as i64;
@@ -111,6 +127,9 @@ fn rate_books_the_json_lines_outputs_in_the_ledger() {
     let draws: usize = rated.iter().map(|r| r["draws"].as_array().unwrap().len()).sum();
     assert_eq!(totals[&Table::Draws].rows, draws as u64);
     assert_eq!(totals[&Table::Rejects].rows, rejects.len() as u64);
+    let facts = expected_facts(dir.path());
+    assert!(facts.0 >= 6, "payments, top-ups, adjustments and a support contact: {facts:?}");
+    assert_eq!((totals[&Table::Facts].rows, totals[&Table::Facts].sums["amount"]), (facts.0 as u64, to_units(facts.1)));
 
     for file in ledger.committed_files() {
         let parts: Vec<&str> = file.path.split('/').collect();
@@ -122,7 +141,7 @@ fn rate_books_the_json_lines_outputs_in_the_ledger() {
     assert!(ledger_dir.join("_manifest/00000000000000000001.json").is_file());
     let gross: Decimal = rated.iter().map(|r| r["gross"].as_str().unwrap().parse::<Decimal>().unwrap()).sum();
     drop(ledger);
-    check_independently(&ledger_dir, rated.len(), gross);
+    check_independently(&ledger_dir, rated.len(), gross, facts);
 
     // Rating the same file into the same ledger would book it twice; the
     // refusal leaves the JSON-lines outputs as they were.
@@ -165,6 +184,31 @@ fn a_long_file_is_committed_batch_by_batch() {
     assert_eq!(totals[&Table::Rated].rows, rated.len() as u64);
     let gross: Decimal = rated.iter().map(|r| r["gross"].as_str().unwrap().parse::<Decimal>().unwrap()).sum();
     assert_eq!(totals[&Table::Rated].sums["gross"], to_units(gross));
+    assert_eq!(totals[&Table::Facts].rows, 0, "usage only");
     drop(ledger);
-    check_independently(&ledger_dir, rated.len(), gross);
+    check_independently(&ledger_dir, rated.len(), gross, (0, Decimal::ZERO));
+}
+
+#[test]
+fn lifecycle_events_and_threshold_actions_are_facts() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = setup(dir.path(), "34_unpaid_block");
+    fs::copy(src.join("events.jsonl"), dir.path().join("events.jsonl")).unwrap();
+    let out = rate(dir.path());
+    assert!(out.status.success(), "{}", text(&out));
+
+    let ledger_dir = dir.path().join("ledger");
+    let (ledger, _) = Ledger::open(&ledger_dir).unwrap();
+    let totals = ledger.verify().unwrap();
+    let facts = expected_facts(dir.path());
+    // A support contact, three payments, a block and an unblock.
+    assert_eq!(facts, (6, "41.00".parse().unwrap()));
+    assert_eq!((totals[&Table::Facts].rows, totals[&Table::Facts].sums["amount"]), (6, to_units(facts.1)));
+    let files: Vec<&str> =
+        ledger.committed_files().iter().filter(|f| f.table == Table::Facts).map(|f| f.path.as_str()).collect();
+    assert!(files.iter().all(|f| f.starts_with("table=facts/period=2026-12/")), "{files:?}");
+    let rated = lines(&dir.path().join("rated.jsonl"));
+    let gross: Decimal = rated.iter().map(|r| r["gross"].as_str().unwrap().parse::<Decimal>().unwrap()).sum();
+    drop(ledger);
+    check_independently(&ledger_dir, rated.len(), gross, facts);
 }

@@ -4,7 +4,11 @@
 
 mod batch;
 mod catalog_check;
+mod compact;
+mod config_check;
+mod kafka;
 mod ledger;
+mod streaming;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

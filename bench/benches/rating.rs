@@ -21,8 +21,8 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use ratewire_bench::{Config, Dataset};
 use ratewire_rater::{Accounts, Event, Output, Rater, RaterConfig, catalog, decode};
+use ratewire_sample::{Config, Dataset};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

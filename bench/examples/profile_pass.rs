@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use ratewire_bench::{Config, Dataset};
 use ratewire_rater::{Accounts, Event, Output, Rater, RaterConfig, catalog, decode};
+use ratewire_sample::{Config, Dataset};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

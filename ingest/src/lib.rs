@@ -1,5 +1,38 @@
-//! Kafka in: consumer group, batch decoding, the staged pipeline
-//! decode -> rate -> ledger, dead-letter and actions output.
+//! Kafka in: the staged pipeline that decodes, rates and commits usage
+//! events to the ledger exactly once.
 //!
-//! The crate has no code yet: batch rating (`ratewire rate`) reads files
-//! through `ratewire-rater` directly.
+//! The central types:
+//! - [`Pipeline`], the stages source -> rate workers -> ledger stage with
+//!   bounded queues between them and barriers that cut consistent commits
+//!   (see the [`pipeline`] module for the picture);
+//! - [`Source`], where messages come from: [`KafkaSource`], a consumer
+//!   group member that resumes from the ledger's offsets;
+//! - [`SideOutput`], where rejects and actions are published:
+//!   [`KafkaSideOutput`], an idempotent producer;
+//! - [`ReferenceHandle`], the catalog and accounts in force, reloadable;
+//! - [`state`], the per-partition rating state checkpointed with each
+//!   commit.
+//!
+//! Exactly once: a commit books the records, the rejects, the offsets they
+//! cover and the state of every partition together; a restart resumes each
+//! partition at its committed offset with its committed state, and skips
+//! any message below it that the broker delivers again.
+
+mod bounds;
+pub mod config;
+mod error;
+mod kafka;
+mod message;
+pub mod pipeline;
+mod reference;
+mod sink;
+pub mod state;
+mod worker;
+
+pub use bounds::{BARRIERS_IN_FLIGHT_MAX, PARTITIONS_MAX, POLL_TIMEOUT_MS, SIDE_FLUSH_TIMEOUT_MS};
+pub use error::Error;
+pub use kafka::{KafkaOptions, KafkaSideOutput, KafkaSource};
+pub use message::{Message, PartitionKey};
+pub use pipeline::{Options, Pipeline, Source, Summary, Until};
+pub use reference::{Reference, ReferenceHandle};
+pub use sink::{Committed, SideOutput};

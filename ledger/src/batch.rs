@@ -14,7 +14,7 @@ use arrow_array::builder::{
 };
 use arrow_array::{ArrayRef, RecordBatch};
 use chrono::{DateTime, SubsecRound, Utc};
-use ratewire_rater::{Rated, RecordKind, Rejected};
+use ratewire_rater::{Fact, Rated, RecordKind, Rejected};
 
 use crate::Error;
 use crate::schema::{DECIMAL_PRECISION, DECIMAL_SCALE, TIME_ZONE, Table, list_item};
@@ -247,6 +247,67 @@ pub fn rejects_batch(rejects: &[&RejectedEvent], booked_at: DateTime<Utc>) -> Re
     Ok(RecordBatch::try_new(Table::Rejects.schema(), columns)?)
 }
 
+/// The `facts` rows of `facts`, in the given order.
+///
+/// # Errors
+/// Only if the columns disagree with the schema (a bug).
+///
+/// # Panics
+/// If a value does not fit its column (see [`to_units`], [`to_micros`]).
+pub fn facts_batch(facts: &[&Fact]) -> Result<RecordBatch, Error> {
+    let n = facts.len();
+    let mut event_id = StringBuilder::with_capacity(n, n * 16);
+    let mut account = StringBuilder::with_capacity(n, n * 8);
+    let mut event_time = times(n);
+    let mut kind = StringBuilder::with_capacity(n, n * 8);
+    let mut source = StringBuilder::with_capacity(n, n * 5);
+    let mut amount = Decimal128Builder::with_capacity(n);
+    let mut currency = StringBuilder::with_capacity(n, n * 3);
+    let mut action = StringBuilder::with_capacity(n, 0);
+    let mut plan = StringBuilder::with_capacity(n, 0);
+    let mut previous_plan = StringBuilder::with_capacity(n, 0);
+    let mut channel = StringBuilder::with_capacity(n, 0);
+    let mut reason = StringBuilder::with_capacity(n, n * 8);
+    let mut owed = Decimal128Builder::with_capacity(n);
+    let mut owed_due_at = times(n);
+    let mut catalog_version = StringBuilder::with_capacity(n, n * 8);
+    for f in facts {
+        event_id.append_value(&f.event_id);
+        account.append_value(&f.account);
+        event_time.append_value(to_micros(f.event_time));
+        kind.append_value(f.kind.name());
+        source.append_value(f.source.name());
+        amount.append_value(to_units(f.amount));
+        currency.append_value(f.currency.as_str());
+        action.append_option(f.action.map(|a| a.name()));
+        plan.append_option(f.plan.as_deref());
+        previous_plan.append_option(f.previous_plan.as_deref());
+        channel.append_option(f.channel.as_deref());
+        reason.append_option(f.reason.as_deref());
+        owed.append_option(f.owed.map(to_units));
+        owed_due_at.append_option(f.owed_due_at.map(to_micros));
+        catalog_version.append_value(&f.catalog_version);
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(event_id.finish()),
+        Arc::new(account.finish()),
+        Arc::new(event_time.finish()),
+        Arc::new(kind.finish()),
+        Arc::new(source.finish()),
+        decimals(&mut amount)?,
+        Arc::new(currency.finish()),
+        Arc::new(action.finish()),
+        Arc::new(plan.finish()),
+        Arc::new(previous_plan.finish()),
+        Arc::new(channel.finish()),
+        Arc::new(reason.finish()),
+        decimals(&mut owed)?,
+        Arc::new(owed_due_at.finish()),
+        Arc::new(catalog_version.finish()),
+    ];
+    Ok(RecordBatch::try_new(Table::Facts.schema(), columns)?)
+}
+
 fn times(n: usize) -> TimestampMicrosecondBuilder {
     TimestampMicrosecondBuilder::with_capacity(n).with_timezone(TIME_ZONE)
 }
@@ -258,7 +319,7 @@ fn decimals(builder: &mut Decimal128Builder) -> Result<ArrayRef, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{dec, rated, rejected, time};
+    use crate::testing::{dec, fact, rated, rejected, time};
     use arrow_array::Array;
     use arrow_array::cast::AsArray;
     use arrow_array::types::{Decimal128Type, Int32Type, TimestampMicrosecondType};
@@ -331,6 +392,55 @@ mod tests {
         assert_eq!(code, Some(1001));
         let at = batch.column_by_name("event_time").map(|c| c.as_primitive::<TimestampMicrosecondType>().value(0));
         assert_eq!(at, Some(time("2026-11-03T10:00:00.000001Z").timestamp_micros()));
+    }
+
+    #[test]
+    fn facts_keep_every_value_and_leave_what_does_not_apply_null() {
+        let mut payment = fact("p1", "A1", "2026-12-16T10:00:00.000001Z", "10.0000000001");
+        payment.owed = Some(dec("20.50"));
+        payment.owed_due_at = Some(time("2026-12-14T23:00:00Z"));
+        let mut cancel = fact("c1", "A1", "2026-12-17T10:00:00Z", "0");
+        cancel.kind = ratewire_rater::FactKind::Subscription;
+        cancel.action = Some(ratewire_rater::event::SubscriptionAction::Cancel);
+        cancel.plan = Some("small".into());
+        cancel.previous_plan = Some("small".into());
+        cancel.owed = None;
+        let batch = facts_batch(&[&payment, &cancel]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(batch.schema(), Table::Facts.schema());
+        let column = |name: &str| batch.column_by_name(name).cloned().unwrap_or_else(|| panic!("{name}"));
+        let amount = column("amount");
+        let amount = amount.as_primitive::<Decimal128Type>();
+        assert_eq!(
+            (amount.value_as_string(0), amount.value_as_string(1)),
+            ("10.0000000001".into(), "0.0000000000".into())
+        );
+        let owed = column("owed");
+        let owed = owed.as_primitive::<Decimal128Type>();
+        assert_eq!((owed.value_as_string(0), owed.is_null(1)), ("20.5000000000".into(), true));
+        let due = column("owed_due_at");
+        let due = due.as_primitive::<TimestampMicrosecondType>();
+        assert_eq!((due.value(0), due.is_null(1)), (time("2026-12-14T23:00:00Z").timestamp_micros(), true));
+        let at = column("event_time");
+        let micros = time("2026-12-16T10:00:00.000001Z").timestamp_micros();
+        assert_eq!(at.as_primitive::<TimestampMicrosecondType>().value(0), micros);
+        let text = |name: &str, row: usize| {
+            let c = column(name);
+            let c = c.as_string::<i32>();
+            (!c.is_null(row)).then(|| c.value(row).to_string())
+        };
+        assert_eq!(text("kind", 0).as_deref(), Some("payment"));
+        assert_eq!(text("kind", 1).as_deref(), Some("subscription"));
+        assert_eq!(text("source", 1).as_deref(), Some("event"));
+        assert_eq!((text("action", 0), text("action", 1).as_deref()), (None, Some("cancel")));
+        assert_eq!((text("plan", 1), text("previous_plan", 1)), (Some("small".into()), Some("small".into())));
+        assert_eq!((text("channel", 0), text("reason", 0)), (None, None));
+    }
+
+    #[test]
+    #[should_panic(expected = "more than 10 decimals")]
+    fn a_fact_amount_the_ledger_would_round_is_refused() {
+        let f = fact("p1", "A1", "2026-12-16T10:00:00Z", "0.00000000001");
+        let _ = facts_batch(&[&f]);
     }
 
     #[test]

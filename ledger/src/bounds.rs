@@ -28,3 +28,19 @@ pub const CHECKPOINT_BYTES_MAX: u64 = 1024 * 1024 * 1024;
 
 /// Rows decoded at a time when a written file is read back for checking.
 pub const READ_BACK_BATCH_ROWS: usize = 8192;
+
+/// Rows a compaction merges into one file, unless configured lower; a
+/// partition holding more is merged into several files. The merge holds
+/// one file's rows in memory, decoded, and a sorted copy of them: some
+/// hundreds of MiB for `rated` at this bound.
+pub const COMPACT_FILE_ROWS_MAX: u64 = 1_048_576;
+
+/// Files one compaction commit removes; a compaction of more makes several
+/// commits. Keeps the manifest far below [`MANIFEST_BYTES_MAX`] and limits
+/// the work a crash throws away.
+pub const COMPACT_COMMIT_INPUTS_MAX: usize = 65_536;
+
+/// Minutes a compaction's removed files stay in the trash, unless
+/// configured otherwise: how long a reader that listed its files before the
+/// compaction may take to open them.
+pub const TRASH_GRACE_MINUTES_DEFAULT: u64 = 60;

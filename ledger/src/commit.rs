@@ -18,9 +18,12 @@
 //! Opening a ledger recovers from a crash at any point: temporary files,
 //! data files that no manifest lists and checkpoints other than the
 //! latest's are removed, so what is left is exactly the last commit whose
-//! manifest was renamed into place. Readers should list files through the
-//! manifests ([`Ledger::committed_files`]); a plain directory listing can
-//! show a crashed commit's files until the next open removes them.
+//! manifest was renamed into place; if that commit is a compaction, the
+//! files it removed are moved to the trash if they are not there yet
+//! (`crate::compact`). Readers should list files through the manifests
+//! ([`Ledger::committed_files`], [`crate::Snapshot`]); a plain directory
+//! listing can show a crashed commit's files until the next open removes
+//! them.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs::{self, File};
@@ -28,18 +31,19 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, SubsecRound, Utc};
-use ratewire_rater::Rated;
+use ratewire_rater::{Fact, Rated};
 
 use crate::batch::RejectedEvent;
 use crate::bounds::{CHECKPOINT_BYTES_MAX, COMMIT_FILES_MAX};
 use crate::durable::{create_dirs, is_temp, read_bounded, rename, sync_dir, temp_name, write_synced};
 use crate::error::{Error, io};
 use crate::manifest::{
-    CheckpointFile, DataFile, MANIFEST_DIR, MANIFEST_FORMAT, Manifest, SourceRange, advance, checkpoint_name,
-    in_ledger, manifest_name, sequence_of,
+    CheckpointFile, CommitKind, DataFile, MANIFEST_DIR, Manifest, SourceRange, advance, checkpoint_name, in_ledger,
+    manifest_name, manifest_of, sequence_of,
 };
 use crate::schema::Table;
 use crate::totals::Totals;
+use crate::trash::finish_trash;
 use crate::writer::{Partition, Rows, Writer, WriterConfig, plan, read_back};
 
 /// What one commit books.
@@ -49,6 +53,8 @@ pub struct Commit<'a> {
     pub rated: &'a [Rated],
     /// Rejected events.
     pub rejected: &'a [RejectedEvent],
+    /// Lifecycle facts (the `facts` table).
+    pub facts: &'a [Fact],
     /// The source offsets the records and rejects come from.
     pub offsets: &'a [SourceRange],
     /// The caller's state as of these offsets, returned by the next open.
@@ -60,7 +66,7 @@ pub struct Commit<'a> {
 }
 
 /// The point a commit has reached, passed to the hook of
-/// [`Ledger::commit_with`] after each step.
+/// [`Ledger::commit_with`] or [`Ledger::compact_with`] after each step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
     /// Data file `index` is written under its temporary name, fsynced and
@@ -77,6 +83,12 @@ pub enum Step {
     /// The manifest is renamed into place: the commit is made (`_manifest`
     /// is fsynced next).
     ManifestRenamed,
+    /// Compactions only: removed file `index` is moved to the trash.
+    FileTrashed(usize),
+    /// Compactions only: the directories the trash moves touched are fsynced.
+    TrashSynced,
+    /// Compactions only: trash older than the grace period is deleted.
+    TrashPurged,
 }
 
 /// What [`Ledger::open`] found.
@@ -91,6 +103,9 @@ pub struct Recovery {
     pub checkpoint: Vec<u8>,
     /// Debris removed: files of commits that did not finish.
     pub removed: Vec<PathBuf>,
+    /// Files the last commit, a compaction, removed from the ledger and that
+    /// were still in place: moved to the trash now.
+    pub trashed: Vec<PathBuf>,
 }
 
 /// The lock file, in `_manifest`.
@@ -99,16 +114,18 @@ pub const LOCK_FILE: &str = "LOCK";
 /// A ledger directory, open for commits by this handle alone.
 #[derive(Debug)]
 pub struct Ledger {
-    dir: PathBuf,
+    pub(crate) dir: PathBuf,
     /// Holds the exclusive lock while the handle lives.
     _lock: File,
-    writer: Writer,
-    sequence: u64,
-    files: Vec<DataFile>,
-    totals: BTreeMap<Table, Totals>,
-    positions: Vec<SourceRange>,
+    pub(crate) writer: Writer,
+    pub(crate) sequence: u64,
+    pub(crate) files: Vec<DataFile>,
+    pub(crate) totals: BTreeMap<Table, Totals>,
+    pub(crate) positions: Vec<SourceRange>,
+    /// The latest manifest's checkpoint (`None` before the first commit).
+    pub(crate) checkpoint: Option<CheckpointFile>,
     /// Set while a commit runs and left set if it fails part-way.
-    broken: bool,
+    pub(crate) broken: bool,
 }
 
 impl Ledger {
@@ -151,9 +168,10 @@ impl Ledger {
             files: Vec::new(),
             totals: by_table(&[]),
             positions: Vec::new(),
+            checkpoint: None,
             broken: false,
         };
-        let mut checkpoint = None;
+        let mut latest = None;
         for sequence in sequences {
             let path = manifests.join(manifest_name(sequence));
             if sequence != ledger.sequence + 1 {
@@ -162,14 +180,23 @@ impl Ledger {
             }
             let manifest = Manifest::read(&path, sequence)?;
             ledger.apply(&path, &manifest)?;
-            checkpoint = Some(manifest.checkpoint);
+            latest = Some(manifest);
         }
-        ledger.remove_debris(checkpoint.as_ref(), &mut removed)?;
-        let checkpoint = match checkpoint {
-            Some(c) => ledger.read_checkpoint(&c)?,
+        // Only the latest commit can have left removed files in place: a
+        // compaction moves them before its handle commits again, and a
+        // handle whose moves failed refuses to commit until reopened.
+        let trashed = match &latest {
+            Some(m) if m.kind == CommitKind::Compaction => finish_trash(&ledger.dir, m.sequence, &m.removed)?,
+            _ => Vec::new(),
+        };
+        ledger.check_files()?;
+        ledger.remove_debris(ledger.checkpoint.as_ref(), &mut removed)?;
+        let checkpoint = match &ledger.checkpoint {
+            Some(c) => ledger.read_checkpoint(c)?,
             None => Vec::new(),
         };
-        let recovery = Recovery { sequence: ledger.sequence, offsets: ledger.positions.clone(), checkpoint, removed };
+        let recovery =
+            Recovery { sequence: ledger.sequence, offsets: ledger.positions.clone(), checkpoint, removed, trashed };
         Ok((ledger, recovery))
     }
 
@@ -259,14 +286,14 @@ impl Ledger {
             return Err(Error::CheckpointTooLarge { size, max: CHECKPOINT_BYTES_MAX });
         }
         let booked_at = commit.booked_at.trunc_subsecs(6);
-        let files = plan(commit.rated, commit.rejected, booked_at);
+        let files = plan(commit.rated, commit.rejected, commit.facts, booked_at);
         if files.len() > COMMIT_FILES_MAX {
             return Err(Error::TooManyFiles { count: files.len(), max: COMMIT_FILES_MAX });
         }
 
         self.broken = true;
         let sequence = self.sequence + 1;
-        let files = self.write_files(sequence, &files, hook)?;
+        let files = self.write_files(sequence, files.into_iter().map(Ok), hook)?;
         let manifests = self.dir.join(MANIFEST_DIR);
         let checkpoint_path = manifests.join(checkpoint_name(sequence));
         write_synced(&temp_name(&checkpoint_path), commit.checkpoint)?;
@@ -280,17 +307,33 @@ impl Ledger {
             ledger_totals.entry(*table).or_insert_with(|| Totals::zero(*table)).add(totals);
         }
         let manifest = Manifest {
-            format: MANIFEST_FORMAT,
+            format: CommitKind::Ingest.format(),
             sequence,
             booked_at,
+            kind: CommitKind::Ingest,
             files,
+            removed: Vec::new(),
             totals,
             ledger_totals,
             offsets: commit.offsets.to_vec(),
             positions,
             checkpoint: CheckpointFile { path: format!("{MANIFEST_DIR}/{}", checkpoint_name(sequence)), bytes: size },
         };
-        let path = manifests.join(manifest_name(sequence));
+        self.publish(&manifest, hook)?;
+        self.broken = false;
+        Ok(manifest)
+    }
+
+    /// Steps 5 and 6 of a commit: writes the manifest under a temporary
+    /// name, renames it into place (the commit point), fsyncs `_manifest`
+    /// and takes the manifest in.
+    pub(crate) fn publish(
+        &mut self,
+        manifest: &Manifest,
+        hook: &mut dyn FnMut(Step) -> ControlFlow<()>,
+    ) -> Result<(), Error> {
+        let manifests = self.dir.join(MANIFEST_DIR);
+        let path = manifests.join(manifest_name(manifest.sequence));
         write_synced(&temp_name(&path), &manifest.to_json())?;
         stop(hook, Step::ManifestWritten)?;
         if path.exists() {
@@ -299,23 +342,23 @@ impl Ledger {
         rename(&temp_name(&path), &path)?;
         stop(hook, Step::ManifestRenamed)?;
         sync_dir(&manifests)?;
-
-        self.apply(&path, &manifest)?;
-        self.broken = false;
-        Ok(manifest)
+        self.apply(&path, manifest)
     }
 
     /// Steps 1 to 3 of a commit: writes, checks and renames the data files,
-    /// then fsyncs their directories.
-    fn write_files(
+    /// then fsyncs their directories. `files` yields each file's rows in
+    /// turn, so that a compaction holds one merged file in memory at a time.
+    pub(crate) fn write_files<'r>(
         &self,
         sequence: u64,
-        files: &[(Partition, Rows<'_>)],
+        files: impl ExactSizeIterator<Item = Result<(Partition, Rows<'r>), Error>>,
         hook: &mut dyn FnMut(Step) -> ControlFlow<()>,
     ) -> Result<Vec<DataFile>, Error> {
         let mut written = Vec::with_capacity(files.len());
         let mut dirty = BTreeSet::new();
-        for (index, (partition, rows)) in files.iter().enumerate() {
+        for (index, file) in files.enumerate() {
+            let (partition, rows) = file?;
+            let rows = &rows;
             let name = format!("{sequence:020}-{index:04}.parquet");
             create_dirs(&self.dir, &partition.dir(), &mut dirty)?;
             let path = self.dir.join(partition.dir()).join(&name);
@@ -358,30 +401,29 @@ impl Ledger {
         Ok(bytes)
     }
 
-    /// Takes in a manifest read or just written: its files, totals and
-    /// positions. Checks that its files are there and that its totals add up.
+    /// Takes in a manifest read or just written: its files, totals,
+    /// positions and checkpoint (see [`replay`]).
     fn apply(&mut self, path: &Path, manifest: &Manifest) -> Result<(), Error> {
-        let mut totals = self.totals.clone();
-        for file in &manifest.files {
-            let data = in_ledger(&self.dir, &file.path);
-            match fs::metadata(&data) {
+        replay(&mut self.files, &mut self.totals, path, manifest)?;
+        self.sequence = manifest.sequence;
+        self.positions.clone_from(&manifest.positions);
+        self.checkpoint = Some(manifest.checkpoint.clone());
+        Ok(())
+    }
+
+    /// Checks that every committed file is there with its listed size.
+    fn check_files(&self) -> Result<(), Error> {
+        for file in &self.files {
+            let manifest = manifest_of(&self.dir, &file.path);
+            match fs::metadata(in_ledger(&self.dir, &file.path)) {
                 Ok(m) if m.len() == file.bytes => {}
                 Ok(m) => {
                     let reason = format!("{} is {} bytes, not the {} listed", file.path, m.len(), file.bytes);
-                    return Err(Error::Manifest { path: path.to_path_buf(), reason });
+                    return Err(Error::Manifest { path: manifest, reason });
                 }
-                Err(_) => return Err(Error::MissingFile { manifest: path.to_path_buf(), file: file.path.clone() }),
+                Err(_) => return Err(Error::MissingFile { manifest, file: file.path.clone() }),
             }
-            totals.entry(file.table).or_insert_with(|| Totals::zero(file.table)).add(&file.totals);
         }
-        if totals != manifest.ledger_totals {
-            let reason = format!("ledger totals {:?} disagree with its files' {totals:?}", manifest.ledger_totals);
-            return Err(Error::Manifest { path: path.to_path_buf(), reason });
-        }
-        self.sequence = manifest.sequence;
-        self.files.extend(manifest.files.iter().cloned());
-        self.totals = totals;
-        self.positions.clone_from(&manifest.positions);
         Ok(())
     }
 
@@ -427,6 +469,66 @@ impl Ledger {
     }
 }
 
+/// Takes in a manifest: removes the files it removed from `files` and
+/// `totals`, adds those it added, and checks that the totals add up to its
+/// `ledger_totals` and that a compaction keeps them as they were. Does not
+/// look at the directory: a file an older manifest added may have moved to
+/// the trash since.
+pub(crate) fn replay(
+    files: &mut Vec<DataFile>,
+    totals: &mut BTreeMap<Table, Totals>,
+    path: &Path,
+    manifest: &Manifest,
+) -> Result<(), Error> {
+    let invalid = |reason: String| Error::Manifest { path: path.to_path_buf(), reason };
+    let removed: HashSet<&str> = manifest.removed.iter().map(String::as_str).collect();
+    let (gone, kept): (Vec<DataFile>, Vec<DataFile>) = if removed.is_empty() {
+        (Vec::new(), std::mem::take(files))
+    } else {
+        std::mem::take(files).into_iter().partition(|f| removed.contains(f.path.as_str()))
+    };
+    *files = kept;
+    if gone.len() != removed.len() {
+        let listed: HashSet<&str> = gone.iter().map(|f| f.path.as_str()).collect();
+        let missing: Vec<&&str> = removed.iter().filter(|p| !listed.contains(**p)).collect();
+        return Err(invalid(format!("removes {missing:?}, which are not committed")));
+    }
+    if manifest.kind == CommitKind::Compaction && by_table(&gone) != by_table(&manifest.files) {
+        return Err(invalid("a compaction whose files' totals differ from those it removed".into()));
+    }
+    let mut sum = totals.clone();
+    for file in &gone {
+        let table = sum.entry(file.table).or_insert_with(|| Totals::zero(file.table));
+        subtract(table, &file.totals)
+            .ok_or_else(|| invalid(format!("removing {} takes a total below 0", file.path)))?;
+    }
+    for file in &manifest.files {
+        sum.entry(file.table).or_insert_with(|| Totals::zero(file.table)).add(&file.totals);
+    }
+    files.extend(manifest.files.iter().cloned());
+    // A manifest written before a table existed (`facts`) lists no totals for it.
+    let mut listed = manifest.ledger_totals.clone();
+    for table in Table::ALL {
+        listed.entry(table).or_insert_with(|| Totals::zero(table));
+    }
+    if sum != listed {
+        let reason = format!("ledger totals {:?} disagree with its files' {sum:?}", manifest.ledger_totals);
+        return Err(invalid(reason));
+    }
+    *totals = sum;
+    Ok(())
+}
+
+/// Takes `other` off `totals`; `None` if a row count would go below zero.
+fn subtract(totals: &mut Totals, other: &Totals) -> Option<()> {
+    totals.rows = totals.rows.checked_sub(other.rows)?;
+    for (name, value) in &other.sums {
+        let sum = totals.sums.entry(name.clone()).or_default();
+        *sum = sum.checked_sub(*value)?;
+    }
+    Some(())
+}
+
 /// Takes the exclusive lock on `path`, creating it if needed.
 fn lock(path: &Path) -> Result<File, Error> {
     use rustix::fs::{FlockOperation, flock};
@@ -439,7 +541,7 @@ fn lock(path: &Path) -> Result<File, Error> {
 }
 
 /// Totals per table of `files` (every table present, zero if need be).
-fn by_table(files: &[DataFile]) -> BTreeMap<Table, Totals> {
+pub(crate) fn by_table(files: &[DataFile]) -> BTreeMap<Table, Totals> {
     let mut totals: BTreeMap<Table, Totals> = Table::ALL.into_iter().map(|t| (t, Totals::zero(t))).collect();
     for file in files {
         totals.entry(file.table).or_insert_with(|| Totals::zero(file.table)).add(&file.totals);
@@ -448,7 +550,7 @@ fn by_table(files: &[DataFile]) -> BTreeMap<Table, Totals> {
 }
 
 /// Stops the commit if the hook says so.
-fn stop(hook: &mut dyn FnMut(Step) -> ControlFlow<()>, step: Step) -> Result<(), Error> {
+pub(crate) fn stop(hook: &mut dyn FnMut(Step) -> ControlFlow<()>, step: Step) -> Result<(), Error> {
     match hook(step) {
         ControlFlow::Continue(()) => Ok(()),
         ControlFlow::Break(()) => Err(Error::Aborted(step)),
@@ -456,14 +558,14 @@ fn stop(hook: &mut dyn FnMut(Step) -> ControlFlow<()>, step: Step) -> Result<(),
 }
 
 /// The sequences of the manifests in `dir`, ascending.
-fn list_manifests(dir: &Path) -> Result<Vec<u64>, Error> {
+pub(crate) fn list_manifests(dir: &Path) -> Result<Vec<u64>, Error> {
     let mut sequences: Vec<u64> = entries(dir)?.iter().filter_map(|(name, _)| sequence_of(name, "json")).collect();
     sequences.sort_unstable();
     Ok(sequences)
 }
 
 /// The entries of a directory, as (name, path), sorted by name.
-fn entries(dir: &Path) -> Result<Vec<(String, PathBuf)>, Error> {
+pub(crate) fn entries(dir: &Path) -> Result<Vec<(String, PathBuf)>, Error> {
     let mut entries = Vec::new();
     for entry in fs::read_dir(dir).map_err(io(dir))? {
         let entry = entry.map_err(io(dir))?;

@@ -4,6 +4,7 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::commit::Step;
+use crate::schema::Table;
 
 /// Why a ledger operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +121,32 @@ pub enum Error {
     /// The commit hook asked to stop (crash tests).
     #[error("commit stopped by its hook after {0:?}")]
     Aborted(Step),
+    /// A data file does not hold the table's columns.
+    #[error("{path}: not a {table} file (its columns differ from the table's)")]
+    Schema {
+        /// The data file.
+        path: PathBuf,
+        /// The table its manifest files it under.
+        table: Table,
+    },
+    /// A snapshot was asked for a commit the ledger does not have yet.
+    #[error("the ledger has no commit {sequence}; its latest is {latest}")]
+    NoSuchCommit {
+        /// The commit asked for.
+        sequence: u64,
+        /// The latest commit.
+        latest: u64,
+    },
+    /// A file a snapshot lists is neither in place nor in the trash: a
+    /// compaction removed it and the trash was emptied after its grace
+    /// period. Take a new snapshot.
+    #[error("{file}, listed as of commit {sequence}, has left the ledger and its trash; take a newer snapshot")]
+    Gone {
+        /// The file, relative to the ledger directory.
+        file: String,
+        /// The snapshot's commit.
+        sequence: u64,
+    },
     /// An earlier commit of this handle failed part-way.
     #[error("an earlier commit failed part-way; open the ledger again to recover it")]
     NeedsRecovery,

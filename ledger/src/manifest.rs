@@ -1,6 +1,7 @@
 //! Manifests: `_manifest/<sequence>.json`, one per commit, numbered from 1
-//! with 20 digits. A manifest lists the data files its commit added; the
-//! committed files are those of every manifest up to the latest. It also
+//! with 20 digits. A manifest lists the data files its commit added and
+//! those it removed (a compaction's inputs); the committed files are those
+//! added by the manifests up to the latest, less those removed. It also
 //! carries what resuming needs, for the whole ledger, so that only the
 //! latest is read for that: the offsets covered so far, the totals so far
 //! and the checkpoint.
@@ -20,8 +21,35 @@ use crate::totals::Totals;
 /// The directory of manifests and checkpoints, in the ledger directory.
 pub const MANIFEST_DIR: &str = "_manifest";
 
-/// The manifest format this build writes and reads.
-pub const MANIFEST_FORMAT: u32 = 1;
+/// The newest manifest format, which this build reads along with the older
+/// ones. Format 2 added [`Manifest::kind`] and [`Manifest::removed`]; ingest
+/// commits are still written as format 1, which older builds read, and
+/// compactions as format 2, which older builds refuse rather than misread
+/// ([`CommitKind::format`]).
+pub const MANIFEST_FORMAT: u32 = 2;
+
+/// What a commit did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommitKind {
+    /// Booked new rows, and the source offsets they came from.
+    #[default]
+    Ingest,
+    /// Merged committed files into fewer, without changing any row: the
+    /// offsets, positions, checkpoint and ledger totals stay as they were.
+    Compaction,
+}
+
+impl CommitKind {
+    /// The manifest format a commit of this kind is written in.
+    #[must_use]
+    pub fn format(self) -> u32 {
+        match self {
+            Self::Ingest => 1,
+            Self::Compaction => 2,
+        }
+    }
+}
 
 /// A range of offsets of one source partition: `from` is the first offset
 /// covered, `to` the one after the last (where reading resumes).
@@ -62,14 +90,23 @@ pub struct CheckpointFile {
 /// One commit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
+    /// The manifest format: [`CommitKind::format`] of its kind, at most
     /// [`MANIFEST_FORMAT`].
     pub format: u32,
     /// The commit's number, as in the file name.
     pub sequence: u64,
     /// When the commit's rows were booked (the caller's clock).
     pub booked_at: DateTime<Utc>,
+    /// What the commit did (`ingest` when absent, as in format 1).
+    #[serde(default)]
+    pub kind: CommitKind,
     /// The data files this commit added.
     pub files: Vec<DataFile>,
+    /// Paths of the data files this commit removed from the ledger, relative
+    /// like [`DataFile::path`] (a compaction's inputs; empty for an ingest).
+    /// A removed file is moved to `_trash/<sequence>/<path>`.
+    #[serde(default)]
+    pub removed: Vec<String>,
     /// Totals of this commit's files, per table.
     pub totals: BTreeMap<Table, Totals>,
     /// Totals of every committed file so far, this commit's included.
@@ -108,8 +145,14 @@ impl Manifest {
         let bytes = read_bounded(path, MANIFEST_BYTES_MAX)?
             .map_err(|size| invalid(format!("{size} bytes, more than the {MANIFEST_BYTES_MAX} allowed")))?;
         let manifest: Self = serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
-        if manifest.format != MANIFEST_FORMAT {
-            return Err(invalid(format!("format {}; this build reads format {MANIFEST_FORMAT}", manifest.format)));
+        if !(1..=MANIFEST_FORMAT).contains(&manifest.format) {
+            return Err(invalid(format!(
+                "format {}; this build reads formats 1 to {MANIFEST_FORMAT}",
+                manifest.format
+            )));
+        }
+        if manifest.format < manifest.kind.format() {
+            return Err(invalid(format!("a {:?} commit in format {}", manifest.kind, manifest.format)));
         }
         if manifest.sequence != sequence {
             return Err(invalid(format!("says it is commit {}", manifest.sequence)));
@@ -165,6 +208,18 @@ pub(crate) fn advance(positions: &[SourceRange], offsets: &[SourceRange]) -> Res
         .into_iter()
         .map(|((source, partition), (from, to))| SourceRange { source: source.to_string(), partition, from, to })
         .collect())
+}
+
+/// The manifest that added a data file: the sequence its name starts with
+/// (`<sequence>-<index>.parquet`), for error messages.
+pub(crate) fn manifest_of(dir: &Path, file: &str) -> PathBuf {
+    let name = file.rsplit('/').next().unwrap_or(file);
+    let sequence = name.split_once('-').and_then(|(s, _)| s.parse::<u64>().ok());
+    let manifests = dir.join(MANIFEST_DIR);
+    match sequence {
+        Some(sequence) => manifests.join(manifest_name(sequence)),
+        None => manifests,
+    }
 }
 
 /// The path of a manifest-relative name inside the ledger directory.

@@ -36,11 +36,15 @@ pub enum Table {
     Draws,
     /// One row per rejected event.
     Rejects,
+    /// One row per lifecycle fact ([`ratewire_rater::Fact`]): payments,
+    /// top-ups, adjustments, subscription steps, support contacts, blocks,
+    /// unblocks and the rater's threshold actions.
+    Facts,
 }
 
 impl Table {
     /// Every table, in the order commits write them.
-    pub const ALL: [Table; 3] = [Table::Rated, Table::Draws, Table::Rejects];
+    pub const ALL: [Table; 4] = [Table::Rated, Table::Draws, Table::Rejects, Table::Facts];
 
     /// The name, as in `table=<name>` and in manifests.
     #[must_use]
@@ -49,6 +53,7 @@ impl Table {
             Self::Rated => "rated",
             Self::Draws => "draws",
             Self::Rejects => "rejects",
+            Self::Facts => "facts",
         }
     }
 
@@ -108,6 +113,23 @@ impl Table {
                 Field::new("source_offset", DataType::Int64, false),
                 time("booked_at", false),
             ],
+            Self::Facts => vec![
+                utf8("event_id", false),
+                utf8("account", false),
+                time("event_time", false),
+                utf8("kind", false),
+                utf8("source", false),
+                decimal("amount"),
+                utf8("currency", false),
+                utf8("action", true),
+                utf8("plan", true),
+                utf8("previous_plan", true),
+                utf8("channel", true),
+                utf8("reason", true),
+                Field::new("owed", decimal_type(), true),
+                time("owed_due_at", true),
+                utf8("catalog_version", false),
+            ],
         };
         Arc::new(Schema::new(fields))
     }
@@ -119,6 +141,7 @@ impl Table {
             Self::Rated => &["gross", "net", "tax"],
             Self::Draws => &["amount"],
             Self::Rejects => &[],
+            Self::Facts => &["amount"],
         }
     }
 }

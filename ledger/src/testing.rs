@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use ratewire_rater::money::Currency;
 use ratewire_rater::time::Period;
-use ratewire_rater::{Draw, Draws, Rated, RecordKind, Reject, RejectCode, Rejected};
+use ratewire_rater::{Draw, Draws, Fact, FactKind, FactSource, Rated, RecordKind, Reject, RejectCode, Rejected};
 use rust_decimal::Decimal;
 
 use crate::batch::RejectedEvent;
@@ -64,5 +64,28 @@ pub(crate) fn rejected(offset: i64, account: Option<&str>) -> RejectedEvent {
         source: Arc::from("events.jsonl"),
         partition: 0,
         offset,
+    }
+}
+
+/// A payment fact of `amount` booked in the month of `at`, nothing owed.
+pub(crate) fn fact(event_id: &str, account: &str, at: &str, amount: &str) -> Fact {
+    let event_time = time(at);
+    Fact {
+        event_id: event_id.into(),
+        account: account.into(),
+        kind: FactKind::Payment,
+        source: FactSource::Event,
+        event_time,
+        period: Period::of_date(event_time.date_naive()),
+        amount: dec(amount),
+        currency: Currency::parse("EUR").unwrap_or_else(|| panic!("EUR")),
+        action: None,
+        plan: None,
+        previous_plan: None,
+        channel: None,
+        reason: None,
+        owed: Some(Decimal::ZERO),
+        owed_due_at: None,
+        catalog_version: "test-1".into(),
     }
 }

@@ -2,9 +2,9 @@
 //! sorted, written and read back.
 //!
 //! A data file lives at `table=<name>/period=YYYY-MM/day=YYYY-MM-DD/`. For
-//! `rated` and `draws`, `period` is the billing period the record is booked
-//! in (a month on the account's local clock) and `day` the UTC date of its
-//! event time: the two can disagree near midnight, which is expected. For
+//! `rated`, `draws` and `facts`, `period` is the billing period the row is
+//! booked in (a month on the account's local clock) and `day` the UTC date
+//! of its event time: the two can disagree near midnight, which is expected. For
 //! `rejects`, which may have no readable time, both come from the UTC time
 //! the reject was booked. Within a file, rows are sorted by account, then
 //! event time.
@@ -13,17 +13,18 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use arrow_array::RecordBatch;
 use chrono::{DateTime, NaiveDate, Utc};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use ratewire_rater::Rated;
 use ratewire_rater::time::Period;
+use ratewire_rater::{Fact, Rated};
 use serde::Deserialize;
 
-use crate::batch::{RejectedEvent, draws_batch, rated_batch, rejects_batch};
+use crate::batch::{RejectedEvent, draws_batch, facts_batch, rated_batch, rejects_batch};
 use crate::bounds::{READ_BACK_BATCH_ROWS, ROW_GROUP_ROWS_DEFAULT, ROW_GROUP_ROWS_MAX, ZSTD_LEVEL_DEFAULT};
 use crate::error::{Error, io};
 use crate::schema::{SORT_COLUMNS, Table};
@@ -102,6 +103,11 @@ pub(crate) enum Rows<'a> {
     Draws(Vec<&'a Rated>),
     /// Rejects booked at one time.
     Rejects(Vec<&'a RejectedEvent>, DateTime<Utc>),
+    /// Lifecycle facts, for a `facts` file.
+    Facts(Vec<&'a Fact>),
+    /// Rows of committed files merged by a compaction, sorted, with the sum
+    /// of those files' totals.
+    Merged(Table, RecordBatch, Totals),
 }
 
 impl Rows<'_> {
@@ -111,6 +117,8 @@ impl Rows<'_> {
             Self::Rated(_) => Table::Rated,
             Self::Draws(_) => Table::Draws,
             Self::Rejects(..) => Table::Rejects,
+            Self::Facts(_) => Table::Facts,
+            Self::Merged(table, ..) => *table,
         }
     }
 }
@@ -120,6 +128,7 @@ impl Rows<'_> {
 pub(crate) fn plan<'a>(
     rated: &'a [Rated],
     rejected: &'a [RejectedEvent],
+    facts: &'a [Fact],
     booked_at: DateTime<Utc>,
 ) -> Vec<(Partition, Rows<'a>)> {
     let mut by_partition: BTreeMap<(Period, NaiveDate), Vec<&Rated>> = BTreeMap::new();
@@ -141,6 +150,14 @@ pub(crate) fn plan<'a>(
         let partition = Partition { table: Table::Rejects, period: Period::of_date(day), day };
         files.push((partition, Rows::Rejects(rejects, booked_at)));
     }
+    let mut facts_by_partition: BTreeMap<(Period, NaiveDate), Vec<&Fact>> = BTreeMap::new();
+    for f in facts {
+        facts_by_partition.entry((f.period, f.event_time.date_naive())).or_default().push(f);
+    }
+    for ((period, day), mut facts) in facts_by_partition {
+        facts.sort_by(|a, b| (&a.account, a.event_time).cmp(&(&b.account, b.event_time)));
+        files.push((Partition { table: Table::Facts, period, day }, Rows::Facts(facts)));
+    }
     files.sort_by_key(|(partition, _)| *partition);
     files
 }
@@ -156,6 +173,8 @@ impl Writer {
             Rows::Rated(records) => rated_batch(records)?,
             Rows::Draws(records) => draws_batch(records)?,
             Rows::Rejects(rejects, booked_at) => rejects_batch(rejects, *booked_at)?,
+            Rows::Facts(facts) => facts_batch(facts)?,
+            Rows::Merged(_, batch, _) => batch.clone(),
         };
         let totals = Totals::of_batch(table, &batch);
         assert_eq!(totals, expected_totals(rows), "{table}: the record batch disagrees with the records");
@@ -208,7 +227,8 @@ pub(crate) fn read_back(path: &Path, table: Table) -> Result<Totals, Error> {
 }
 
 /// The totals of `rows`, computed from the rater's decimals rather than
-/// from Arrow: the first of the paired checks around a write.
+/// from Arrow (for merged rows, the sum of the input files' totals): the
+/// first of the paired checks around a write.
 fn expected_totals(rows: &Rows<'_>) -> Totals {
     let mut totals = Totals::zero(rows.table());
     let mut add = |name: &str, value| {
@@ -232,6 +252,13 @@ fn expected_totals(rows: &Rows<'_>) -> Totals {
             totals.rows = records.len() as u64;
         }
         Rows::Rejects(rejects, _) => totals.rows = rejects.len() as u64,
+        Rows::Facts(facts) => {
+            for f in facts {
+                add("amount", f.amount);
+            }
+            totals.rows = facts.len() as u64;
+        }
+        Rows::Merged(_, _, inputs) => totals.clone_from(inputs),
     }
     totals
 }
@@ -239,7 +266,7 @@ fn expected_totals(rows: &Rows<'_>) -> Totals {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{rated, rejected, time};
+    use crate::testing::{fact, rated, rejected, time};
     use parquet::arrow::arrow_reader::ArrowReaderOptions;
     use parquet::file::metadata::PageIndexPolicy;
     use parquet::file::reader::{FileReader, SerializedFileReader};
@@ -252,6 +279,8 @@ mod tests {
             Rows::Rejects(rejects, _) => {
                 rejects.iter().map(|r| (format!("{:?}", r.rejected.account), String::new())).collect()
             }
+            Rows::Facts(facts) => facts.iter().map(|f| (f.account.to_string(), f.event_time.to_rfc3339())).collect(),
+            Rows::Merged(..) => Vec::new(),
         }
     }
 
@@ -271,7 +300,11 @@ mod tests {
         ];
         let rejects = [rejected(9, Some("Z9")), rejected(8, None)];
         let booked = time("2026-12-02T07:00:00Z");
-        let files = plan(&records, &rejects, booked);
+        let mut late = fact("p2", "A1", "2026-11-30T23:30:00Z", "3");
+        late.period = dec;
+        let facts =
+            [fact("p1", "B2", "2026-11-03T10:00:00Z", "1"), fact("p0", "A1", "2026-11-03T11:00:00Z", "2"), late];
+        let files = plan(&records, &rejects, &facts, booked);
         let dirs: Vec<String> = files.iter().map(|(p, _)| p.dir().to_string_lossy().replace('\\', "/")).collect();
         assert_eq!(
             dirs,
@@ -282,6 +315,8 @@ mod tests {
                 "table=draws/period=2026-11/day=2026-11-03",
                 "table=draws/period=2026-12/day=2026-11-30",
                 "table=rejects/period=2026-12/day=2026-12-02",
+                "table=facts/period=2026-11/day=2026-11-03",
+                "table=facts/period=2026-12/day=2026-11-30",
             ]
         );
         let first = accounts_and_times(&files[0].1);
@@ -289,6 +324,8 @@ mod tests {
         assert!(first[0].1 < first[1].1, "{first:?}");
         // A missing account sorts first.
         assert_eq!(accounts_and_times(&files[5].1)[0].0, "None");
+        let facts = accounts_and_times(&files[6].1);
+        assert_eq!(facts.iter().map(|(a, _)| a.as_str()).collect::<Vec<_>>(), ["A1", "B2"]);
     }
 
     #[test]
@@ -300,7 +337,7 @@ mod tests {
             .collect();
         let writer =
             WriterConfig { row_group_rows: 4, ..WriterConfig::default() }.build().unwrap_or_else(|e| panic!("{e}"));
-        let files = plan(&records, &[], time("2026-11-03T12:00:00Z"));
+        let files = plan(&records, &[], &[], time("2026-11-03T12:00:00Z"));
         let (_, rows) = files.iter().find(|(p, _)| p.table == Table::Rated).unwrap_or_else(|| panic!());
         let path = dir.path().join("f.parquet");
         let (totals, bytes) = writer.write(&path, rows).unwrap_or_else(|e| panic!("{e}"));

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use ratewire_ledger::{Commit, Error, Ledger, MANIFEST_DIR, RejectedEvent, SourceRange, Step, Table, Totals, to_units};
-use ratewire_rater::{Accounts, Output, Rated, Rater, RaterConfig, catalog, decode};
+use ratewire_rater::{Accounts, Fact, Output, Rated, Rater, RaterConfig, catalog, decode};
 
 const CATALOG: &str = r#"
     version = "commit-test"
@@ -29,8 +29,8 @@ const CATALOG: &str = r#"
 
 const ACCOUNTS: &str = "id,plan,time_zone,tax_region\nA1,basic,Europe/Berlin,DE\nA2,basic,Europe/Berlin,DE\n";
 
-/// Two batches of input lines: usage over two days and two periods, and a
-/// malformed line in each.
+/// Two batches of input lines: usage over two days and two periods, a
+/// malformed line in each, and a payment (a lifecycle fact) in the second.
 const BATCHES: [&[&str]; 2] = [
     &[
         r#"{"v":1,"id":"e1","kind":"usage","account":"A2","time":"2026-11-03T10:00:00Z","service":"sms","quantity":3}"#,
@@ -42,6 +42,7 @@ const BATCHES: [&[&str]; 2] = [
         r#"{"v":1,"id":"e5","kind":"usage","account":"A1","time":"2026-11-30T23:30:00Z","service":"sms","quantity":2}"#,
         r#"{"v":1,"id":"e6","kind":"usage","account":"A2","time":"2026-12-01T08:00:00Z","service":"sms","quantity":5}"#,
         "\u{0}",
+        r#"{"v":1,"id":"p1","kind":"payment","account":"A1","time":"2026-12-01T09:00:00Z","amount":"1.25"}"#,
     ],
 ];
 
@@ -50,6 +51,7 @@ const BATCHES: [&[&str]; 2] = [
 struct Batch {
     rated: Vec<Rated>,
     rejected: Vec<RejectedEvent>,
+    facts: Vec<Fact>,
     offsets: Vec<SourceRange>,
     checkpoint: Vec<u8>,
     booked_at: DateTime<Utc>,
@@ -60,6 +62,7 @@ impl Batch {
         Commit {
             rated: &self.rated,
             rejected: &self.rejected,
+            facts: &self.facts,
             offsets: &self.offsets,
             checkpoint: &self.checkpoint,
             booked_at: self.booked_at,
@@ -99,6 +102,7 @@ fn batches() -> Vec<Batch> {
         out.push(Batch {
             rated: output.rated,
             rejected,
+            facts: output.facts,
             offsets: vec![SourceRange { source: "events.jsonl".into(), partition: 0, from, to: line }],
             checkpoint: format!("state after batch {i}").into_bytes(),
             booked_at: now,
@@ -173,7 +177,7 @@ fn commits_are_read_back_by_a_reopened_ledger() {
     let state = recover(dir.path());
     assert_eq!(state.sequence, 2);
     assert_eq!(state.checkpoint, b"state after batch 1");
-    assert_eq!(state.offsets, [SourceRange { source: "events.jsonl".into(), partition: 0, from: 1, to: 8 }]);
+    assert_eq!(state.offsets, [SourceRange { source: "events.jsonl".into(), partition: 0, from: 1, to: 9 }]);
 
     let rated: Vec<Rated> = batches.iter().flat_map(|b| b.rated.iter().cloned()).collect();
     let rated_totals = &state.totals[&Table::Rated];
@@ -185,6 +189,13 @@ fn commits_are_read_back_by_a_reopened_ledger() {
     let draws: usize = rated.iter().map(|r| r.draws.len()).sum();
     assert_eq!(state.totals[&Table::Draws].rows, draws as u64);
     assert_eq!(state.totals[&Table::Rejects].rows, 2);
+    let facts = &state.totals[&Table::Facts];
+    assert_eq!((facts.rows, facts.sums["amount"]), (1, to_units("1.25".parse().unwrap())));
+    assert!(
+        state.files.iter().any(|f| f.starts_with("table=facts/period=2026-12/day=2026-12-01/")),
+        "{:?}",
+        state.files
+    );
     assert!(
         state.files.iter().any(|f| f.starts_with("table=rated/period=2026-12/day=2026-11-30/")),
         "{:?}",
@@ -329,13 +340,33 @@ fn a_ledger_with_a_missing_file_or_manifest_is_refused() {
 }
 
 #[test]
+fn a_ledger_written_before_the_facts_table_still_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let batches = batches();
+    {
+        let (mut ledger, _) = Ledger::open(dir.path()).unwrap();
+        ledger.commit(&batches[0].commit()).unwrap();
+    }
+    let path = dir.path().join(MANIFEST_DIR).join("00000000000000000001.json");
+    let mut manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    for totals in ["totals", "ledger_totals"] {
+        manifest[totals].as_object_mut().unwrap().remove("facts").unwrap();
+    }
+    std::fs::write(&path, manifest.to_string()).unwrap();
+    let (mut ledger, _) = Ledger::open(dir.path()).unwrap();
+    assert_eq!(ledger.totals()[&Table::Facts], Totals::zero(Table::Facts));
+    ledger.commit(&batches[1].commit()).unwrap();
+    assert_eq!(ledger.verify().unwrap()[&Table::Facts].rows, 1);
+}
+
+#[test]
 fn a_commit_without_rows_still_records_its_offsets() {
     let dir = tempfile::tempdir().unwrap();
     let offsets = [SourceRange { source: "events.jsonl".into(), partition: 0, from: 1, to: 3 }];
     let booked_at = Utc::now();
     {
         let (mut ledger, _) = Ledger::open(dir.path()).unwrap();
-        let commit = Commit { rated: &[], rejected: &[], offsets: &offsets, checkpoint: &[], booked_at };
+        let commit = Commit { rated: &[], rejected: &[], facts: &[], offsets: &offsets, checkpoint: &[], booked_at };
         let manifest = ledger.commit(&commit).unwrap();
         assert!(manifest.files.is_empty());
     }

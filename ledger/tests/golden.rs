@@ -49,8 +49,14 @@ fn every_golden_case_books_and_reads_back() {
         let (mut ledger, _) = Ledger::open(dir.path()).unwrap();
         let offsets =
             [SourceRange { source: "events.jsonl".into(), partition: 0, from: 1, to: lines.len() as i64 + 1 }];
-        let commit =
-            Commit { rated: &out.rated, rejected: &rejected, offsets: &offsets, checkpoint: &[], booked_at: now };
+        let commit = Commit {
+            rated: &out.rated,
+            rejected: &rejected,
+            facts: &out.facts,
+            offsets: &offsets,
+            checkpoint: &[],
+            booked_at: now,
+        };
         ledger.commit(&commit).unwrap();
         let totals = ledger.verify().unwrap();
         let rated = &totals[&Table::Rated];
@@ -64,6 +70,10 @@ fn every_golden_case_books_and_reads_back() {
         let draws: usize = out.rated.iter().map(|r| r.draws.len()).sum();
         assert_eq!(totals[&Table::Draws].rows, draws as u64, "{}", case.display());
         assert_eq!(totals[&Table::Rejects].rows, rejected.len() as u64, "{}", case.display());
+        let facts = &totals[&Table::Facts];
+        assert_eq!(facts.rows, out.facts.len() as u64, "{}", case.display());
+        let amount: i128 = out.facts.iter().map(|f| to_units(f.amount)).sum();
+        assert_eq!(facts.sums["amount"], amount, "{}", case.display());
         booked += 1;
     }
     assert!(booked >= 30, "only {booked} cases found in {}", cases.display());

@@ -9,7 +9,7 @@
 //!   behind a [`CatalogHandle`] that swaps atomically on reload;
 //! - [`Accounts`], the customers' reference data;
 //! - [`Rater`], which rates events into an [`Output`] of [`Rated`] records,
-//!   [`Rejected`] events and threshold [`Action`]s.
+//!   [`Rejected`] events, threshold [`Action`]s and lifecycle [`Fact`]s.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -51,12 +51,15 @@ pub mod time;
 
 pub use accounts::{AccountRef, AccountStatus, Accounts};
 pub use catalog::{Diagnostic, LoadError};
-pub use event::{Body, Event, decode};
+pub use event::{Body, Event, decode, decode_bounded};
 pub use rate::{
     AccountCheckpoint, AccountState, Checkpoint, CounterCheckpoint, PERIODS_CATCH_UP_MAX, Rater, RaterConfig,
     RestoreError, to_increments,
 };
-pub use record::{Action, ActionKind, ActionReason, Applied, Draw, Draws, Output, Rated, RecordKind, Rejected};
+pub use record::{
+    Action, ActionKind, ActionReason, Applied, Draw, Draws, Fact, FactKind, FactSource, Output, Rated, RecordKind,
+    Rejected,
+};
 pub use reject::{Reject, RejectCode};
 pub use snapshot::CatalogHandle;
 pub use tables::Tables;

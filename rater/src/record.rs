@@ -1,4 +1,5 @@
-//! What rating produces: rated records, rejects and threshold actions.
+//! What rating produces: rated records, rejects, threshold actions and
+//! lifecycle facts.
 
 use std::sync::Arc;
 
@@ -6,6 +7,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use crate::event::SubscriptionAction;
 use crate::money::Currency;
 use crate::reject::Reject;
 use crate::time::Period;
@@ -149,6 +151,21 @@ pub enum ActionReason {
     Paid,
 }
 
+impl ActionReason {
+    /// The name, as in JSON and in the ledger's `facts.reason`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::LowBalance => "low_balance",
+            Self::AllowanceExhausted => "allowance_exhausted",
+            Self::CreditLimit => "credit_limit",
+            Self::BackWithinLimit => "back_within_limit",
+            Self::Unpaid => "unpaid",
+            Self::Paid => "paid",
+        }
+    }
+}
+
 /// A threshold action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Action {
@@ -168,6 +185,131 @@ pub struct Action {
     pub amount: Decimal,
 }
 
+/// What a lifecycle fact records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FactKind {
+    /// A payment received.
+    Payment,
+    /// Prepaid credit added.
+    Topup,
+    /// A manual credit or debit.
+    Adjustment,
+    /// A subscription step (`Fact::action` says which).
+    Subscription,
+    /// A support contact.
+    SupportContact,
+    /// Service blocked, by an event or by the rater.
+    Block,
+    /// Service restored, by an event or by the rater.
+    Unblock,
+    /// The customer told of a threshold (by the rater only).
+    Notify,
+}
+
+impl FactKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [FactKind; 8] = [
+        Self::Payment,
+        Self::Topup,
+        Self::Adjustment,
+        Self::Subscription,
+        Self::SupportContact,
+        Self::Block,
+        Self::Unblock,
+        Self::Notify,
+    ];
+
+    /// The name, as in JSON and in the ledger's `facts.kind`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Payment => "payment",
+            Self::Topup => "topup",
+            Self::Adjustment => "adjustment",
+            Self::Subscription => "subscription",
+            Self::SupportContact => "support_contact",
+            Self::Block => "block",
+            Self::Unblock => "unblock",
+            Self::Notify => "notify",
+        }
+    }
+}
+
+/// Who a fact comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FactSource {
+    /// A lifecycle event that was booked.
+    Event,
+    /// A threshold action the rater took.
+    Rater,
+}
+
+impl FactSource {
+    /// The name, as in JSON and in the ledger's `facts.source`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Event => "event",
+            Self::Rater => "rater",
+        }
+    }
+}
+
+/// A lifecycle fact: a booked lifecycle event (payment, top-up, adjustment,
+/// subscription step, support contact, block, unblock) with what it carries
+/// beyond its [`Rated`] record, or a threshold [`Action`] of the rater.
+/// `docs/ledger.md` ("`facts`") says what each field holds for each kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Fact {
+    /// The event's id; for a rater fact, the id of the event that
+    /// triggered the action (`<account>/<period>/close` at a period close).
+    pub event_id: String,
+    /// Account id.
+    pub account: Arc<str>,
+    /// What happened.
+    pub kind: FactKind,
+    /// An event, or the rater.
+    pub source: FactSource,
+    /// When: the event's time, or the time of what triggered the action.
+    pub event_time: DateTime<Utc>,
+    /// The billing period it is booked in.
+    pub period: Period,
+    /// Money moved, as the event gives it: positive when received or
+    /// credited, negative for a debit adjustment; zero for other kinds.
+    pub amount: Decimal,
+    /// The account's currency, that of `amount` and `owed`.
+    pub currency: Currency,
+    /// For a subscription fact, the step.
+    #[serde(serialize_with = "action_name")]
+    pub action: Option<SubscriptionAction>,
+    /// For a subscription fact, the account's plan after the step.
+    pub plan: Option<Arc<str>>,
+    /// For a subscription fact, the account's plan before the step.
+    pub previous_plan: Option<Arc<str>>,
+    /// For a support contact, its channel as sent.
+    pub channel: Option<String>,
+    /// For an event, the reason it gives (as sent); for a rater fact, the
+    /// [`ActionReason`]'s name.
+    pub reason: Option<String>,
+    /// For a payment, what closed periods left owing just before it.
+    pub owed: Option<Decimal>,
+    /// For a payment while something is owed, when that fell due: local
+    /// midnight of the due date, in UTC. The payment is late if its time
+    /// is at or after this.
+    pub owed_due_at: Option<DateTime<Utc>>,
+    /// Catalog version that booked it.
+    pub catalog_version: Arc<str>,
+}
+
+fn action_name<S: serde::Serializer>(action: &Option<SubscriptionAction>, s: S) -> Result<S::Ok, S::Error> {
+    match action {
+        Some(a) => s.serialize_str(a.name()),
+        None => s.serialize_none(),
+    }
+}
+
 /// Output buffers of a rating batch, reused between batches.
 #[derive(Debug, Default)]
 pub struct Output {
@@ -177,6 +319,9 @@ pub struct Output {
     pub rejected: Vec<Rejected>,
     /// Threshold actions.
     pub actions: Vec<Action>,
+    /// Lifecycle facts, in the order booked: one per lifecycle event rated
+    /// and one per threshold action.
+    pub facts: Vec<Fact>,
 }
 
 impl Output {
@@ -185,5 +330,6 @@ impl Output {
         self.rated.clear();
         self.rejected.clear();
         self.actions.clear();
+        self.facts.clear();
     }
 }

@@ -73,8 +73,16 @@ fn render(path: &str, diagnostics: &[Diagnostic]) -> String {
 /// Reads, checks and compiles a catalog file.
 pub fn load(path: &Path) -> Result<Tables, LoadError> {
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io { path: name.clone(), source })?;
-    parse(&text, &name)
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: name.clone(), source })?;
+    match std::str::from_utf8(&bytes) {
+        Ok(text) => parse(text, &name),
+        Err(e) => {
+            // Valid up to there, so the position is a line and column too.
+            let valid = String::from_utf8_lossy(&bytes[..e.valid_up_to()]);
+            let message = "the file is not UTF-8".to_string();
+            Err(LoadError::Invalid { path: name, diagnostics: vec![Diagnostic::at(&valid, valid.len(), message)] })
+        }
+    }
 }
 
 /// Checks and compiles catalog text; `name` is used in messages.

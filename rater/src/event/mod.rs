@@ -28,7 +28,8 @@ use raw::Raw;
 
 /// The envelope version this build writes and reads.
 pub const ENVELOPE_VERSION: u64 = 1;
-/// Largest payload accepted, in bytes; larger ones are rejected unread.
+/// Largest payload [`decode`] accepts, in bytes (the envelope's documented
+/// limit); larger ones are rejected unread. [`decode_bounded`] takes another.
 pub const EVENT_BYTES_MAX: usize = 64 * 1024;
 /// Longest event id, account id, service or plan name, in bytes.
 pub const ID_BYTES_MAX: usize = 128;
@@ -178,12 +179,20 @@ impl Body {
     }
 }
 
-/// Decodes one payload (a native envelope or a CloudEvent).
+/// Decodes one payload (a native envelope or a CloudEvent) of at most
+/// [`EVENT_BYTES_MAX`] bytes.
 pub fn decode(payload: &[u8]) -> Result<Event, Reject> {
-    if payload.len() > EVENT_BYTES_MAX {
+    decode_bounded(payload, EVENT_BYTES_MAX)
+}
+
+/// [`decode`] with another size limit: a payload of more than `bytes_max`
+/// bytes is rejected unread (`1002 OVERSIZED`). The streaming pipeline
+/// passes its configured `pipeline.message_bytes_max`.
+pub fn decode_bounded(payload: &[u8], bytes_max: usize) -> Result<Event, Reject> {
+    if payload.len() > bytes_max {
         return Err(Reject::payload(
             RejectCode::Oversized,
-            format!("payload is {} bytes, more than the {EVENT_BYTES_MAX} accepted", payload.len()),
+            format!("payload is {} bytes, more than the {bytes_max} accepted", payload.len()),
         ));
     }
     // Serde would also read a struct from a JSON array, positionally.
@@ -305,6 +314,13 @@ mod tests {
         assert_eq!(decode(&[0xff, 0xfe, b'{']).unwrap_err().code, RejectCode::MalformedJson);
         let big = format!("{{\"reason\":\"{}\"}}", "x".repeat(EVENT_BYTES_MAX));
         assert_eq!(reject(&big).code, RejectCode::Oversized);
+        let block = br#"{"v":1,"id":"b","kind":"block","account":"A","time":"2026-11-03T10:15:00Z"}"#;
+        assert!(decode_bounded(block, block.len()).is_ok());
+        let r = decode_bounded(block, block.len() - 1).unwrap_err();
+        assert_eq!((r.code, r.field), (RejectCode::Oversized, None));
+        assert_eq!(r.message, format!("payload is {} bytes, more than the {} accepted", block.len(), block.len() - 1));
+        // A larger bound reads it: it then lacks `v`.
+        assert_eq!(decode_bounded(big.as_bytes(), 1 << 20).unwrap_err().code, RejectCode::MissingField);
     }
 
     #[test]

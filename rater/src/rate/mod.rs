@@ -6,6 +6,7 @@
 mod account;
 mod charge;
 mod checkpoint;
+mod facts;
 mod period;
 mod settle;
 
@@ -26,10 +27,10 @@ use self::period::{Sign, advance, fees, generated, plan_version};
 use self::settle::{Charge, check_main, settle};
 use crate::accounts::{AccountStatus, Accounts};
 use crate::event::{Body, Event, Money, SubscriptionAction, Usage};
-use crate::record::{Action, ActionKind, ActionReason, Draw, Output, Rated, RecordKind, Rejected};
+use crate::record::{Action, ActionKind, ActionReason, Draw, Fact, Output, Rated, RecordKind, Rejected};
 use crate::reject::{Reject, RejectCode};
-use crate::tables::{MAIN_BALANCE, MATCHES_MAX, Model, Tables, ZoneId, in_window};
-use crate::time::LocalInstant;
+use crate::tables::{MAIN_BALANCE, MATCHES_MAX, Model, PlanId, Tables, ZoneId, in_window};
+use crate::time::{LocalInstant, Period, local_midnight_utc};
 
 /// Limits the rater applies to every event.
 #[derive(Debug, Clone, Copy)]
@@ -226,9 +227,18 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// The period the event is booked in: the account's open one.
+    fn period(&self, state: &AccountState) -> Period {
+        state.period.unwrap_or_else(|| self.local.period())
+    }
+
     fn record(&self, state: &AccountState, kind: RecordKind, service: Arc<str>) -> Rated {
-        let period = state.period.unwrap_or_else(|| self.local.period());
-        generated(self.tables, state, self.event.id.clone(), kind, service, self.event.time, period)
+        generated(self.tables, state, self.event.id.clone(), kind, service, self.event.time, self.period(state))
+    }
+
+    /// The event's fact, booked in the open period.
+    fn event_fact(&self, state: &AccountState) -> Option<Fact> {
+        facts::of_event(self.tables, state, self.event, self.period(state))
     }
 
     fn usage(&self, state: &mut AccountState, usage: &Usage, out: &mut Output) -> Result<(), Reject> {
@@ -430,7 +440,7 @@ impl Ctx<'_> {
             rec.draws.push(Draw { balance: name.clone(), amount: take, remaining });
             covered += take;
             if remaining.is_zero() && tables.thresholds.notify_exhausted {
-                out.actions.push(Action {
+                let action = Action {
                     account: state.id.clone(),
                     kind: ActionKind::Notify,
                     reason: ActionReason::AllowanceExhausted,
@@ -438,7 +448,8 @@ impl Ctx<'_> {
                     time: self.event.time,
                     balance: Some(name),
                     amount: remaining,
-                });
+                };
+                facts::act(out, action, rec.period, rec.currency, &tables.version);
             }
             if covered == quantity {
                 break;
@@ -499,9 +510,14 @@ impl Ctx<'_> {
             }
         }
         advance(tables, state, date, out);
-        let period = state.period.unwrap_or_else(|| self.local.period());
+        let period = self.period(state);
         let prefix = self.event.id.clone();
         let mut rec = self.record(state, RecordKind::Subscription, Arc::from(action.name()));
+        let plan_name = |plan: Option<PlanId>| plan.map(|p| tables.plans[p as usize].id.clone());
+        let mut fact = self.event_fact(state);
+        if let Some(f) = &mut fact {
+            f.previous_plan = plan_name(state.plan);
+        }
         match action {
             SubscriptionAction::Activate => {
                 state.status = AccountStatus::Active;
@@ -510,6 +526,7 @@ impl Ctx<'_> {
                 state.plan_since = Some(date);
                 rec.tariff = new_plan.map(|p| tables.plans[p as usize].id.clone());
                 out.rated.push(rec);
+                out.facts.extend(fact.map(|f| Fact { plan: plan_name(state.plan), ..f }));
                 period::start(tables, state, period, date, &prefix, self.event.time, out);
                 return Ok(());
             }
@@ -531,7 +548,7 @@ impl Ctx<'_> {
                 if let (Some(mut old), Some(next_day)) = (plan_version(tables, state, date).cloned(), date.succ_opt()) {
                     // A fee without proration is due whole whatever the days: nothing to credit.
                     old.recurring.retain(|fee| fee.proration != crate::tables::Proration::None);
-                    if crate::time::Period::of_date(next_day) == period {
+                    if Period::of_date(next_day) == period {
                         fees(tables, state, &old, period, next_day, Sign::Credit, &prefix, self.event.time, out);
                     }
                 }
@@ -540,6 +557,7 @@ impl Ctx<'_> {
         }
         rec.tariff = state.plan.map(|p| tables.plans[p as usize].id.clone());
         out.rated.push(rec);
+        out.facts.extend(fact.map(|f| Fact { plan: plan_name(state.plan), ..f }));
         Ok(())
     }
 
@@ -571,6 +589,13 @@ impl Ctx<'_> {
         }
         advance(tables, state, self.local.date, out);
         let mut rec = self.record(state, kind, Arc::from(kind_service(kind)));
+        let mut fact = self.event_fact(state);
+        if let Some(f) = fact.as_mut().filter(|_| kind == RecordKind::Payment) {
+            // What a late payment is judged by, before this one pays it off.
+            f.owed = Some(state.owed);
+            f.owed_due_at =
+                state.owed_due.filter(|_| state.owed > Decimal::ZERO).map(|d| local_midnight_utc(state.tz, d));
+        }
         rec.quantity = money.amount;
         // Money received is booked as a negative gross: it reduces what the
         // account owes.
@@ -592,12 +617,13 @@ impl Ctx<'_> {
                 state.owed_due = None;
                 if state.blocked == Some(ActionReason::Unpaid) {
                     state.blocked = None;
-                    out.actions.push(self.action(state, ActionKind::Unblock, ActionReason::Paid));
+                    self.act(state, ActionKind::Unblock, ActionReason::Paid, out);
                 }
             }
         }
-        check_main(tables, state, &self.event.id, self.event.time, out);
+        check_main(tables, state, &self.event.id, self.event.time, rec.period, out);
         out.rated.push(rec);
+        out.facts.extend(fact);
         Ok(())
     }
 
@@ -606,6 +632,7 @@ impl Ctx<'_> {
         self.check_unpaid(state, out);
         let rec = self.record(state, kind, Arc::from(kind_service(kind)));
         out.rated.push(rec);
+        out.facts.extend(self.event_fact(state));
         Ok(())
     }
 
@@ -613,13 +640,14 @@ impl Ctx<'_> {
         if let Some(due) = state.owed_due {
             if self.local.date >= due && state.owed > Decimal::ZERO && state.blocked.is_none() {
                 state.blocked = Some(ActionReason::Unpaid);
-                out.actions.push(self.action(state, ActionKind::Block, ActionReason::Unpaid));
+                self.act(state, ActionKind::Block, ActionReason::Unpaid, out);
             }
         }
     }
 
-    fn action(&self, state: &AccountState, kind: ActionKind, reason: ActionReason) -> Action {
-        Action {
+    /// Pushes an action on the main balance, and its fact.
+    fn act(&self, state: &AccountState, kind: ActionKind, reason: ActionReason, out: &mut Output) {
+        let action = Action {
             account: state.id.clone(),
             kind,
             reason,
@@ -627,7 +655,9 @@ impl Ctx<'_> {
             time: self.event.time,
             balance: Some(self.tables.balances[0].name.clone()),
             amount: state.main(),
-        }
+        };
+        let currency = period::currency(self.tables, state);
+        facts::act(out, action, self.period(state), currency, &self.tables.version);
     }
 }
 

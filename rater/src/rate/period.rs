@@ -10,6 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
 use super::account::AccountState;
+use super::facts;
 use super::settle::{Charge, settle};
 use crate::accounts::AccountStatus;
 use crate::money::Currency;
@@ -128,7 +129,7 @@ fn close(tables: &Tables, state: &mut AccountState, period: Period, out: &mut Ou
             state.owed_due = None;
             if state.blocked == Some(ActionReason::Unpaid) {
                 state.blocked = None;
-                out.actions.push(Action {
+                let action = Action {
                     account: state.id.clone(),
                     kind: ActionKind::Unblock,
                     reason: ActionReason::Paid,
@@ -136,7 +137,9 @@ fn close(tables: &Tables, state: &mut AccountState, period: Period, out: &mut Ou
                     time,
                     balance: Some(tables.balances[0].name.clone()),
                     amount: state.main(),
-                });
+                };
+                // Booked with the period it opens, in which its time lies.
+                facts::act(out, action, period.next(), currency(tables, state), &tables.version);
             }
         }
     }

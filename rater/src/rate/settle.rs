@@ -5,9 +5,12 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
 use super::account::AccountState;
+use super::facts;
+use super::period::currency;
 use crate::money::Rounding;
 use crate::record::{Action, ActionKind, ActionReason, Applied, Draw, Output, Rated};
 use crate::tables::{DiscountOff, MAIN_BALANCE, ServiceId, Tables, ZoneId, in_window};
+use crate::time::Period;
 
 /// What is being settled.
 pub(crate) struct Charge {
@@ -57,7 +60,7 @@ pub(crate) fn settle(tables: &Tables, state: &mut AccountState, charge: &Charge,
     rec.gross = rec.net + rec.tax;
     if !rec.gross.is_zero() {
         draw_money(tables, state, rec.gross, charge.service, charge.zone, rec);
-        check_main(tables, state, &rec.event_id, rec.event_time, out);
+        check_main(tables, state, &rec.event_id, rec.event_time, rec.period, out);
     }
 }
 
@@ -159,17 +162,20 @@ fn draw_money(
     assert_eq!(drawn, gross, "money draws add up to the gross amount");
 }
 
-/// Emits low-balance and credit-limit actions after the main balance moved.
+/// Emits low-balance and credit-limit actions (and their facts, booked in
+/// `period`) after the main balance moved.
 pub(crate) fn check_main(
     tables: &Tables,
     state: &mut AccountState,
     event_id: &str,
     time: DateTime<Utc>,
+    period: Period,
     out: &mut Output,
 ) {
     let main = state.main();
+    let currency = currency(tables, state);
     let mut act = |kind, reason| {
-        out.actions.push(Action {
+        let action = Action {
             account: state.id.clone(),
             kind,
             reason,
@@ -177,7 +183,8 @@ pub(crate) fn check_main(
             time,
             balance: Some(tables.balances[0].name.clone()),
             amount: main,
-        });
+        };
+        facts::act(out, action, period, currency, &tables.version);
     };
     if let Some(low) = tables.thresholds.low_balance {
         // Notify once per crossing: only when this event took it below.

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
 use crate::rng::Rng;
 
@@ -29,6 +29,10 @@ impl Default for Month {
     }
 }
 
+/// The years a month may fall in: the catalog's plan versions and
+/// overrides start in 2026.
+const YEARS: std::ops::RangeInclusive<i32> = 2026..=2099;
+
 impl Month {
     /// Parses `YYYY-MM` (years 2026 to 2099: the catalog's plan versions
     /// start in 2026).
@@ -37,8 +41,21 @@ impl Month {
         let (y, m) = text.split_once('-').ok_or_else(bad)?;
         let year: i32 = y.parse().map_err(|_| bad())?;
         let month: u32 = m.parse().map_err(|_| bad())?;
-        if y.len() != 4 || m.len() != 2 || !(2026..=2099).contains(&year) || !(1..=12).contains(&month) {
+        if y.len() != 4 || m.len() != 2 || !YEARS.contains(&year) || !(1..=12).contains(&month) {
             return Err(bad());
+        }
+        Ok(Self { year, month })
+    }
+
+    /// The calendar month before the one `now` falls in, in UTC: a demo run
+    /// today generates last month's events. Those lie between 14 hours and
+    /// 62 days before `now` (two months hold at most 62 days, and events keep
+    /// 14 hours from either end of theirs), so the rater's default window
+    /// (at most 62 days old, none in the future) accepts them all.
+    pub fn before(now: DateTime<Utc>) -> Result<Self, String> {
+        let (year, month) = if now.month() == 1 { (now.year() - 1, 12) } else { (now.year(), now.month() - 1) };
+        if !YEARS.contains(&year) {
+            return Err(format!("the month before {now} is {year:04}-{month:02}, outside 2026-01 to 2099-12"));
         }
         Ok(Self { year, month })
     }
@@ -621,5 +638,23 @@ mod tests {
         assert_eq!(Month::parse("2028-02").map(|m| m.days()), Ok(29));
         assert!(Month::parse("2026-13").is_err());
         assert!(Month::parse("1999-01").is_err());
+    }
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc)).unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    #[test]
+    fn the_month_before_an_instant() {
+        let before = |text| Month::before(utc(text)).map(|m| m.to_string());
+        assert_eq!(before("2026-12-15T10:00:00Z"), Ok("2026-11".into()));
+        assert_eq!(before("2026-12-01T00:00:00Z"), Ok("2026-11".into()));
+        assert_eq!(before("2026-11-30T23:59:59.999Z"), Ok("2026-10".into()));
+        // The instant counts in UTC, whatever offset it was written with.
+        assert_eq!(before("2026-12-01T00:30:00+01:00"), Ok("2026-10".into()));
+        assert_eq!(before("2027-01-10T08:00:00Z"), Ok("2026-12".into()));
+        assert_eq!(before("2100-01-01T00:00:00Z"), Ok("2099-12".into()));
+        assert!(before("2026-01-31T12:00:00Z").is_err());
+        assert!(before("2100-02-01T00:00:00Z").is_err());
     }
 }

@@ -10,6 +10,7 @@
 //! malformed or invalid lines of every kind the decoder and the rater
 //! reject, and resent events (the same id again).
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fmt::Display;
 use std::io::{self, Write};
@@ -72,6 +73,42 @@ pub fn lines(world: &World, count: usize, mix: Mix) -> (Vec<String>, Stats) {
     (lines, g.stats())
 }
 
+/// `count` lines as Kafka records, produced one at a time: the same lines as
+/// [`lines`] and [`write()`], each with its key.
+#[must_use]
+pub fn keyed(world: &World, count: usize, mix: Mix) -> Keyed<'_> {
+    Keyed(Generator::new(world, count, mix))
+}
+
+/// The lines of a stream as `(key, payload)` records for Kafka.
+///
+/// The payload is the JSON line without its newline. The key is the id of
+/// the account the event was made for, so that a keyed producer puts an
+/// account's events on one partition, in order. It is the line's `account`
+/// whenever the line has one: a line sent for an unknown account is keyed by
+/// that unknown id, a resent line by its original's key, and a line too
+/// broken to name an account (cut short, not JSON) by the account it was
+/// drawn for.
+#[derive(Debug)]
+pub struct Keyed<'w>(Generator<'w>);
+
+impl Keyed<'_> {
+    /// What has been produced so far.
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        self.0.stats()
+    }
+}
+
+impl Iterator for Keyed<'_> {
+    type Item = (String, Vec<u8>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (key, line) = self.0.next_keyed()?;
+        Some((key.into_owned(), line.into_bytes()))
+    }
+}
+
 const ACTIVE: u8 = 0;
 const PENDING: u8 = 1;
 const SUSPENDED: u8 = 2;
@@ -100,7 +137,8 @@ pub struct Generator<'w> {
     pending: Vec<usize>,
     to_resume: VecDeque<usize>,
     to_unblock: VecDeque<usize>,
-    recent: VecDeque<String>,
+    /// Recent lines with their keys.
+    recent: VecDeque<(Cow<'w, str>, String)>,
     intl_fixed: Vec<(u32, usize)>,
     intl_mobile: Vec<(u32, usize)>,
     by_kind: Vec<(ZoneKind, usize)>,
@@ -292,7 +330,8 @@ impl<'w> Generator<'w> {
         self.number(zone)
     }
 
-    fn usage_fields(&mut self, ms: i64) -> (Fields, PlanKind) {
+    /// A usage event and the index of its account.
+    fn usage_fields(&mut self, ms: i64) -> (Fields, usize) {
         let account = self.active_account();
         let plan = self.plans[account].unwrap_or(PlanKind::MobileS);
         let service = match plan {
@@ -366,22 +405,23 @@ impl<'w> Generator<'w> {
                 }
             }
         }
-        (f, plan)
+        (f, account)
     }
 
-    fn lifecycle(&mut self, ms: i64) -> Option<String> {
+    /// A lifecycle or money event and the index of its account.
+    fn lifecycle(&mut self, ms: i64) -> Option<(usize, String)> {
         if !self.to_resume.is_empty() && self.rng.percent(50) {
             let a = self.to_resume.pop_front()?;
             self.status[a] = ACTIVE;
             let mut f = self.header("subscription", a, ms);
             f.str("action", "resume");
-            return Some(f.json());
+            return Some((a, f.json()));
         }
         if !self.to_unblock.is_empty() && self.rng.percent(50) {
             let a = self.to_unblock.pop_front()?;
             let mut f = self.header("unblock", a, ms);
             f.str("reason", "fraud check passed");
-            return Some(f.json());
+            return Some((a, f.json()));
         }
         if !self.pending.is_empty() && self.rng.percent(20) {
             let a = self.pending.pop()?;
@@ -391,7 +431,7 @@ impl<'w> Generator<'w> {
             let mut f = self.header("subscription", a, ms);
             f.str("action", "activate");
             f.str("plan", plan.name());
-            return Some(f.json());
+            return Some((a, f.json()));
         }
         let a = self.active_account();
         let plan = self.plans[a]?;
@@ -464,58 +504,67 @@ impl<'w> Generator<'w> {
                 f
             }
         };
-        Some(f.json())
+        Some((a, f.json()))
     }
 
-    /// A line the decoder or the rater rejects.
-    fn bad(&mut self, ms: i64) -> String {
-        let (mut f, _) = self.usage_fields(ms);
+    /// A line the decoder or the rater rejects, and its key: the account it
+    /// names, or was drawn for when it names none.
+    fn bad(&mut self, ms: i64) -> (Cow<'w, str>, String) {
+        let (mut f, account) = self.usage_fields(ms);
+        let mut key = self.key(account);
         match self.rng.below(15) {
             0 => {
                 let json = f.json();
                 let cut = 10 + self.rng.index(json.len().saturating_sub(12).max(1));
-                return json[..cut.min(json.len())].to_string();
+                return (key, json[..cut.min(json.len())].to_string());
             }
             1 => f.set("v", "2".into()),
             2 => f.set("quantity", format!("-{}", 1 + self.rng.below(300))),
             3 => f.set("quantity", "1.5".into()),
-            4 => f.set("account", format!("\"X{:07}\"", self.rng.below(10_000_000))),
+            4 => {
+                let unknown = format!("X{:07}", self.rng.below(10_000_000));
+                f.set("account", format!("\"{unknown}\""));
+                key = Cow::Owned(unknown);
+            }
             5 => f.set("service", "\"fax\"".into()),
             6 => f.set("destination", "\"+49 30 1234567\"".into()),
             7 => f.remove("quantity"),
             8 => f.set("time", "\"03/11/2026 10:15\"".into()),
             9 => f.set("unit", "\"minute\"".into()),
-            10 => return "<html><body>504 Gateway Timeout</body></html>".into(),
+            10 => return (key, "<html><body>504 Gateway Timeout</body></html>".into()),
             11 => f.set("quantity", "99999999999".into()),
-            12 => return "[\"usage\",1]".into(),
+            12 => return (key, "[\"usage\",1]".into()),
             13 => f.set("kind", "\"teleport\"".into()),
             _ => {
                 f.set("kind", "\"subscription\"".into());
-                for key in ["service", "quantity", "unit", "destination", "device", "apn"] {
-                    f.remove(key);
+                for field in ["service", "quantity", "unit", "destination", "device", "apn"] {
+                    f.remove(field);
                 }
                 f.set("action", "\"change_plan\"".into());
                 f.set("plan", "\"gold_unlimited\"".into());
             }
         }
-        f.json()
+        (key, f.json())
     }
 
-    fn remember(&mut self, line: &str) {
+    /// The Kafka key of an account's events: its id.
+    fn key(&self, account: usize) -> Cow<'w, str> {
+        let world: &'w World = self.world;
+        Cow::Borrowed(&world.accounts[account].id)
+    }
+
+    fn remember(&mut self, keyed: &(Cow<'w, str>, String)) {
         if self.mix.duplicate == 0 {
             return;
         }
         if self.recent.len() == RECENT_MAX {
             self.recent.pop_front();
         }
-        self.recent.push_back(line.to_string());
+        self.recent.push_back(keyed.clone());
     }
-}
 
-impl Iterator for Generator<'_> {
-    type Item = String;
-
-    fn next(&mut self) -> Option<String> {
+    /// The next line and its key (see [`Keyed`]).
+    pub(crate) fn next_keyed(&mut self) -> Option<(Cow<'w, str>, String)> {
         let ms = *self.times.get(self.next)?;
         self.next += 1;
         let roll = self.rng.below(u64::from(MILLION));
@@ -532,17 +581,26 @@ impl Iterator for Generator<'_> {
             return Some(self.bad(ms));
         }
         if roll >= bad && roll < lifecycle {
-            if let Some(line) = self.lifecycle(ms) {
+            if let Some((account, line)) = self.lifecycle(ms) {
                 self.stats.lifecycle += 1;
-                self.remember(&line);
-                return Some(line);
+                let keyed = (self.key(account), line);
+                self.remember(&keyed);
+                return Some(keyed);
             }
         }
-        let (f, _) = self.usage_fields(ms);
-        let line = f.json();
+        let (f, account) = self.usage_fields(ms);
+        let keyed = (self.key(account), f.json());
         self.stats.usage += 1;
-        self.remember(&line);
-        Some(line)
+        self.remember(&keyed);
+        Some(keyed)
+    }
+}
+
+impl Iterator for Generator<'_> {
+    type Item = String;
+
+    fn next(&mut self) -> Option<String> {
+        self.next_keyed().map(|(_, line)| line)
     }
 }
 

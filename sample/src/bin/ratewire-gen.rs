@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use ratewire_bench::{Mix, Month, World, accounts, catalog, events, parse_percent};
+use ratewire_sample::{Mix, Month, World, accounts, catalog, events, parse_percent};
 
 /// Writes catalog.toml, accounts.csv and events.jsonl for a generated
 /// operator: about 200 destination zones with over 5,000 prefixes, seven

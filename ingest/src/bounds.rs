@@ -1,0 +1,19 @@
+//! Every bound of the pipeline that is not a setting, in one place.
+
+/// How long one poll of the source waits for a message, in milliseconds:
+/// the longest a due commit or a shutdown request waits while input is idle.
+pub const POLL_TIMEOUT_MS: u64 = 100;
+
+/// How long the side outputs (dead letters, actions) may take to deliver a
+/// commit's messages, in milliseconds, before the commit fails.
+pub const SIDE_FLUSH_TIMEOUT_MS: u64 = 30_000;
+
+/// How long a query of the broker's watermarks may take, in milliseconds.
+pub const WATERMARKS_TIMEOUT_MS: u64 = 5_000;
+
+/// Partitions one pipeline may hold state for.
+pub const PARTITIONS_MAX: usize = 4096;
+
+/// Commits the ledger stage may have waiting for their segments: the
+/// barriers in flight between the source and the ledger.
+pub const BARRIERS_IN_FLIGHT_MAX: usize = 64;

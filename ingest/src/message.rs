@@ -1,0 +1,39 @@
+//! What the source hands to the pipeline.
+
+use std::sync::Arc;
+
+/// One message read from a source partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The topic (or file name) it was read from.
+    pub topic: Arc<str>,
+    /// The partition of the topic.
+    pub partition: i32,
+    /// Its offset in the partition.
+    pub offset: i64,
+    /// The payload exactly as read.
+    pub payload: Vec<u8>,
+}
+
+/// A source partition: the unit that keeps its order and its rating state.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PartitionKey {
+    /// The topic.
+    pub topic: Arc<str>,
+    /// The partition.
+    pub partition: i32,
+}
+
+impl PartitionKey {
+    /// The key of a message.
+    #[must_use]
+    pub fn of(message: &Message) -> Self {
+        Self { topic: message.topic.clone(), partition: message.partition }
+    }
+}
+
+impl std::fmt::Display for PartitionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}[{}]", self.topic, self.partition)
+    }
+}

@@ -1,0 +1,410 @@
+//! The staged pipeline: source -> rate workers -> ledger stage.
+//!
+//! ```text
+//!             bounded queues (batches)          bounded queue (segments)
+//! source ---> worker 0 (partitions p: hash(p) % n == 0) ---+
+//! (this       worker 1 ...                                  +--> ledger stage --> ledger commit
+//!  thread) -> worker n-1                                   --+        |
+//!    ^                                                                 |
+//!    +------------------------ commits (acks) --------------------------+
+//! ```
+//!
+//! The thread that calls [`Pipeline::run`] polls the source and routes each
+//! message to the worker that owns its partition, so a partition's order is
+//! kept and its state is touched by one thread only. Every commit interval
+//! (or after `commit_messages_max` messages, or when input goes idle) it
+//! sends a barrier down every worker queue; each worker answers with the
+//! segment it rated since the last barrier, and the ledger stage commits a
+//! barrier's segments together. A full queue blocks its sender: a slow
+//! ledger holds back the workers, and they hold back the source.
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
+use ratewire_ledger::{Ledger, SourceRange};
+use ratewire_rater::RaterConfig;
+use ratewire_rater::dedup::EventIds;
+
+use crate::bounds::{BARRIERS_IN_FLIGHT_MAX, POLL_TIMEOUT_MS};
+use crate::error::Error;
+use crate::message::{Message, PartitionKey};
+use crate::reference::ReferenceHandle;
+use crate::sink::{Committed, LedgerStage, SideOutput};
+use crate::state::PartitionState;
+use crate::worker::{Segment, Work, Worker};
+
+/// Where messages come from.
+pub trait Source: Send {
+    /// The next message, or `None` when none arrived within `timeout`.
+    ///
+    /// # Errors
+    /// [`Error::Source`] when the source failed for good.
+    fn poll(&mut self, timeout: Duration) -> Result<Option<Message>, Error>;
+
+    /// The ledger committed up to `positions` (for lag monitoring; the
+    /// ledger's own offsets are what a restart resumes from).
+    ///
+    /// # Errors
+    /// [`Error::Source`].
+    fn committed(&mut self, positions: &[SourceRange]) -> Result<(), Error>;
+
+    /// Whether every message available now has been polled.
+    ///
+    /// # Errors
+    /// [`Error::Source`].
+    fn caught_up(&mut self) -> Result<bool, Error>;
+}
+
+/// How the pipeline runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Rating threads.
+    pub rate_workers: usize,
+    /// Messages per batch handed to a worker.
+    pub batch_messages_max: usize,
+    /// Batches each worker queue holds.
+    pub queue_batches_max: usize,
+    /// Longest time between commits while messages arrive.
+    pub commit_interval_ms: u64,
+    /// Messages after which a commit is made sooner.
+    pub commit_messages_max: u64,
+    /// Larger messages are rejected (`1002 OVERSIZED`).
+    pub message_bytes_max: usize,
+    /// The rater's limits.
+    pub rater: RaterConfig,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            rate_workers: 2,
+            batch_messages_max: 4096,
+            queue_batches_max: 8,
+            commit_interval_ms: 1000,
+            commit_messages_max: 262_144,
+            message_bytes_max: 65_536,
+            rater: RaterConfig::default(),
+        }
+    }
+}
+
+/// When [`Pipeline::run`] returns (besides an error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Until {
+    /// When the stop flag is set (SIGTERM).
+    Stopped,
+    /// When every message available has been committed, or the stop flag
+    /// is set.
+    CaughtUp,
+}
+
+/// Totals of a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Messages consumed (rated or rejected).
+    pub consumed: u64,
+    /// Records rated.
+    pub rated: u64,
+    /// Messages rejected.
+    pub rejected: u64,
+    /// Actions published.
+    pub actions: u64,
+    /// Ledger commits made.
+    pub commits: u64,
+    /// Rejects by code (`"1001 MALFORMED_JSON"`).
+    pub rejected_by_code: std::collections::BTreeMap<String, u64>,
+    /// Gross amounts booked, by service and currency.
+    pub gross_by_service: std::collections::BTreeMap<(String, String), rust_decimal::Decimal>,
+    /// Every partition's committed span at the end.
+    pub positions: Vec<SourceRange>,
+}
+
+/// A pipeline ready to run: the ledger opened and recovered, the reference
+/// data loaded.
+pub struct Pipeline {
+    ledger: Ledger,
+    checkpoint: Vec<u8>,
+    side: Box<dyn SideOutput>,
+    reference: Arc<ReferenceHandle>,
+    committed_ids: Arc<EventIds>,
+    options: Options,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline").field("ledger", &self.ledger.dir()).field("options", &self.options).finish()
+    }
+}
+
+impl Pipeline {
+    /// A pipeline committing to `ledger`, resuming from `checkpoint` (the
+    /// ledger's last, as its recovery returned it) and refusing as
+    /// duplicates the `committed_ids` already in the ledger.
+    #[must_use]
+    pub fn new(
+        ledger: Ledger,
+        checkpoint: Vec<u8>,
+        committed_ids: EventIds,
+        side: Box<dyn SideOutput>,
+        reference: Arc<ReferenceHandle>,
+        options: Options,
+    ) -> Self {
+        Self { ledger, checkpoint, side, reference, committed_ids: Arc::new(committed_ids), options }
+    }
+
+    /// Runs until `until`, calling `on_commit` after each commit.
+    ///
+    /// # Errors
+    /// The first error of any stage; what was not committed is consumed
+    /// again by the next run.
+    pub fn run(
+        self,
+        source: &mut dyn Source,
+        until: Until,
+        stop: &AtomicBool,
+        on_commit: &mut dyn FnMut(&Committed),
+    ) -> Result<Summary, Error> {
+        let Self { ledger, checkpoint, side, reference, committed_ids, options } = self;
+        let workers = options.rate_workers.max(1);
+        let restored = crate::state::decode(&checkpoint)?;
+        let mut per_worker: Vec<Vec<PartitionState>> = (0..workers).map(|_| Vec::new()).collect();
+        for s in restored {
+            let key = PartitionKey { topic: s.topic.as_str().into(), partition: s.partition };
+            per_worker[route(&key, workers)].push(s);
+        }
+        let stage = LedgerStage::new(ledger, side, workers, &checkpoint)?;
+        drop(checkpoint);
+
+        let queue = options.queue_batches_max.max(1);
+        let (segment_tx, segment_rx) = bounded::<Segment>(queue * workers);
+        let (ack_tx, ack_rx) = bounded::<Committed>(BARRIERS_IN_FLIGHT_MAX);
+        std::thread::scope(|scope| {
+            let mut work_txs = Vec::with_capacity(workers);
+            let mut handles = Vec::with_capacity(workers);
+            for restored in per_worker {
+                let (tx, rx) = bounded::<Work>(queue);
+                let worker = Worker::new(
+                    reference.clone(),
+                    options.rater,
+                    options.message_bytes_max,
+                    restored,
+                    committed_ids.clone(),
+                );
+                let segments = segment_tx.clone();
+                handles.push(scope.spawn(move || work(worker, &rx, &segments)));
+                work_txs.push(tx);
+            }
+            drop(segment_tx);
+            let ledger_handle = scope.spawn(move || commit_loop(stage, &segment_rx, &ack_tx));
+
+            let mut driver = Driver::new(options, work_txs, ack_rx);
+            let driven = driver.drive(source, until, stop, on_commit);
+            let Driver { summary, work_txs, .. } = driver;
+            drop(work_txs);
+            // A stage's own error explains a driver's "stage stopped".
+            let mut first_error = None;
+            for h in handles {
+                let result = h.join().unwrap_or_else(|_| Err(Error::Internal("a rate worker panicked".into())));
+                if let Err(e) = result {
+                    first_error.get_or_insert(e);
+                }
+            }
+            let result =
+                ledger_handle.join().unwrap_or_else(|_| Err(Error::Internal("the ledger stage panicked".into())));
+            if let Err(e) = result {
+                first_error.get_or_insert(e);
+            }
+            if let Err(e) = driven {
+                first_error.get_or_insert(e);
+            }
+            match first_error {
+                Some(e) => Err(e),
+                None => Ok(summary),
+            }
+        })
+    }
+}
+
+/// A rate worker's thread.
+fn work(mut worker: Worker, work: &Receiver<Work>, segments: &Sender<Segment>) -> Result<(), Error> {
+    for item in work {
+        match item {
+            Work::Messages(messages) => worker.rate(messages, Utc::now())?,
+            Work::Barrier(barrier) => {
+                if segments.send(worker.barrier(barrier)?).is_err() {
+                    // The ledger stage stopped; it reports why.
+                    return Ok(());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The ledger stage's thread.
+fn commit_loop(mut stage: LedgerStage, segments: &Receiver<Segment>, acks: &Sender<Committed>) -> Result<(), Error> {
+    for segment in segments {
+        if let Some(committed) = stage.accept(segment)? {
+            if acks.send(committed).is_err() {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The worker that owns a partition.
+fn route(key: &PartitionKey, workers: usize) -> usize {
+    // SipHash with fixed keys: a partition goes to the same worker in every run.
+    let mut hasher = std::hash::DefaultHasher::new();
+    key.hash(&mut hasher);
+    usize::try_from(hasher.finish() % workers as u64).unwrap_or(0)
+}
+
+/// The source side of a run: batching, barriers and acks.
+struct Driver {
+    options: Options,
+    work_txs: Vec<Sender<Work>>,
+    acks: Receiver<Committed>,
+    buffers: Vec<Vec<Message>>,
+    since_barrier: u64,
+    last_barrier: Instant,
+    issued: u64,
+    acked: u64,
+    summary: Summary,
+}
+
+impl Driver {
+    fn new(options: Options, work_txs: Vec<Sender<Work>>, acks: Receiver<Committed>) -> Self {
+        let buffers = work_txs.iter().map(|_| Vec::new()).collect();
+        Self {
+            options,
+            work_txs,
+            acks,
+            buffers,
+            since_barrier: 0,
+            last_barrier: Instant::now(),
+            issued: 0,
+            acked: 0,
+            summary: Summary::default(),
+        }
+    }
+
+    fn drive(
+        &mut self,
+        source: &mut dyn Source,
+        until: Until,
+        stop: &AtomicBool,
+        on_commit: &mut dyn FnMut(&Committed),
+    ) -> Result<(), Error> {
+        let interval = Duration::from_millis(self.options.commit_interval_ms);
+        let poll_timeout = Duration::from_millis(POLL_TIMEOUT_MS);
+        while !stop.load(Ordering::Relaxed) {
+            while let Ok(committed) = self.acks.try_recv() {
+                self.acked(source, &committed, on_commit)?;
+            }
+            match source.poll(poll_timeout)? {
+                Some(message) => {
+                    let w = route(&PartitionKey::of(&message), self.work_txs.len());
+                    self.buffers[w].push(message);
+                    self.since_barrier += 1;
+                    if self.buffers[w].len() >= self.options.batch_messages_max {
+                        self.send(w)?;
+                    }
+                }
+                None => {
+                    // Idle: hand over and commit what there is, so that a
+                    // quiet stream is committed promptly.
+                    if self.since_barrier > 0 && self.may_barrier() {
+                        self.barrier()?;
+                    } else if until == Until::CaughtUp && self.issued == self.acked && source.caught_up()? {
+                        break;
+                    }
+                }
+            }
+            let due = self.since_barrier >= self.options.commit_messages_max || self.last_barrier.elapsed() >= interval;
+            if self.since_barrier > 0 && due && self.may_barrier() {
+                self.barrier()?;
+            }
+        }
+        // Drain: commit everything consumed, then wait for the commits.
+        if self.since_barrier > 0 {
+            while !self.may_barrier() {
+                let committed = self.acks.recv().map_err(|_| stopped())?;
+                self.acked(source, &committed, on_commit)?;
+            }
+            self.barrier()?;
+        }
+        while self.acked < self.issued {
+            let committed = self.acks.recv().map_err(|_| Error::Internal("the ledger stage stopped".into()))?;
+            self.acked(source, &committed, on_commit)?;
+        }
+        Ok(())
+    }
+
+    fn acked(
+        &mut self,
+        source: &mut dyn Source,
+        c: &Committed,
+        on_commit: &mut dyn FnMut(&Committed),
+    ) -> Result<(), Error> {
+        self.acked += 1;
+        let s = &mut self.summary;
+        s.consumed += c.consumed;
+        s.rated += c.rated;
+        s.rejected += c.rejected;
+        s.actions += c.actions;
+        for (code, n) in &c.rejected_by_code {
+            *s.rejected_by_code.entry(code.clone()).or_default() += n;
+        }
+        for (key, gross) in &c.gross_by_service {
+            *s.gross_by_service.entry(key.clone()).or_default() += gross;
+        }
+        if c.consumed > 0 {
+            s.commits += 1;
+            s.positions.clone_from(&c.positions);
+            source.committed(&c.positions)?;
+        }
+        on_commit(c);
+        Ok(())
+    }
+
+    /// Hands worker `w` its buffered messages.
+    fn send(&mut self, w: usize) -> Result<(), Error> {
+        let batch = std::mem::take(&mut self.buffers[w]);
+        self.work_txs[w].send(Work::Messages(batch)).map_err(|_| stopped())
+    }
+
+    /// Whether another barrier may be sent: the barriers in flight are
+    /// bounded, so that the ack queue never fills.
+    fn may_barrier(&self) -> bool {
+        self.issued - self.acked < BARRIERS_IN_FLIGHT_MAX as u64
+    }
+
+    fn barrier(&mut self) -> Result<(), Error> {
+        for w in 0..self.work_txs.len() {
+            if !self.buffers[w].is_empty() {
+                self.send(w)?;
+            }
+        }
+        self.issued += 1;
+        for tx in &self.work_txs {
+            match tx.try_send(Work::Barrier(self.issued)) {
+                Ok(()) => {}
+                Err(TrySendError::Full(item)) => tx.send(item).map_err(|_| stopped())?,
+                Err(TrySendError::Disconnected(_)) => return Err(stopped()),
+            }
+        }
+        self.since_barrier = 0;
+        self.last_barrier = Instant::now();
+        Ok(())
+    }
+}
+
+fn stopped() -> Error {
+    Error::Internal("a pipeline stage stopped".into())
+}

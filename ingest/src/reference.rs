@@ -1,0 +1,107 @@
+//! The catalog and accounts in force, swapped atomically on reload.
+//!
+//! A reload reads and checks both files first; if either is refused, the
+//! running pair stays in force and the reason is returned. Rate workers load
+//! the pair once per batch, so a batch is rated against one version.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
+use ratewire_rater::{Accounts, Tables, catalog};
+
+use crate::error::Error;
+
+/// A catalog and the accounts checked against it.
+#[derive(Debug)]
+pub struct Reference {
+    /// The compiled catalog.
+    pub tables: Arc<Tables>,
+    /// The accounts reference data.
+    pub accounts: Arc<Accounts>,
+}
+
+impl Reference {
+    /// Loads and checks the catalog and the accounts.
+    ///
+    /// # Errors
+    /// [`Error::Reference`] with every problem found, `file:line:col: message`.
+    pub fn load(catalog_path: &Path, accounts_path: &Path) -> Result<Self, Error> {
+        let tables = catalog::load(catalog_path).map_err(|e| Error::Reference(e.to_string()))?;
+        let accounts = Accounts::load(accounts_path).map_err(|e| Error::Reference(e.to_string()))?;
+        accounts.check(&tables).map_err(|e| Error::Reference(e.to_string()))?;
+        Ok(Self { tables: Arc::new(tables), accounts: Arc::new(accounts) })
+    }
+}
+
+/// The files the reference data comes from, and the pair in force.
+#[derive(Debug)]
+pub struct ReferenceHandle {
+    catalog_path: PathBuf,
+    accounts_path: PathBuf,
+    current: ArcSwap<Reference>,
+    /// Modification times of the files in force, to notice a change.
+    modified: ArcSwap<(Option<SystemTime>, Option<SystemTime>)>,
+}
+
+impl ReferenceHandle {
+    /// Loads the files; the pipeline cannot start without a valid pair.
+    ///
+    /// # Errors
+    /// As [`Reference::load`].
+    pub fn open(catalog_path: &Path, accounts_path: &Path) -> Result<Self, Error> {
+        let modified = (mtime(catalog_path), mtime(accounts_path));
+        let reference = Reference::load(catalog_path, accounts_path)?;
+        Ok(Self {
+            catalog_path: catalog_path.to_path_buf(),
+            accounts_path: accounts_path.to_path_buf(),
+            current: ArcSwap::from_pointee(reference),
+            modified: ArcSwap::from_pointee(modified),
+        })
+    }
+
+    /// A handle serving `reference`, with no files behind it (tests).
+    #[must_use]
+    pub fn fixed(reference: Reference) -> Self {
+        Self {
+            catalog_path: PathBuf::new(),
+            accounts_path: PathBuf::new(),
+            current: ArcSwap::from_pointee(reference),
+            modified: ArcSwap::from_pointee((None, None)),
+        }
+    }
+
+    /// The pair in force now.
+    #[must_use]
+    pub fn load(&self) -> Arc<Reference> {
+        self.current.load_full()
+    }
+
+    /// Reads the files again and puts them in force if they pass their
+    /// checks; returns the catalog version now in force.
+    ///
+    /// # Errors
+    /// [`Error::Reference`]: the files were refused and the running pair
+    /// stays in force.
+    pub fn reload(&self) -> Result<Arc<str>, Error> {
+        // Noted whatever the outcome: a refused file is not read again
+        // until it changes once more.
+        self.modified.store(Arc::new((mtime(&self.catalog_path), mtime(&self.accounts_path))));
+        let reference = Reference::load(&self.catalog_path, &self.accounts_path)?;
+        let version = reference.tables.version.clone();
+        self.current.store(Arc::new(reference));
+        Ok(version)
+    }
+
+    /// Whether a file changed since it was last read.
+    #[must_use]
+    pub fn changed(&self) -> bool {
+        let now = (mtime(&self.catalog_path), mtime(&self.accounts_path));
+        now != **self.modified.load()
+    }
+}
+
+fn mtime(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}

@@ -1,0 +1,176 @@
+//! The ledger stage: gathers the segments of every rate worker for a
+//! barrier and books them in one ledger commit, with the offsets they cover
+//! and the state of every partition.
+//!
+//! Side outputs go first: dead letters and actions are delivered (the
+//! producer flushed) before the commit, so a crash between the two sends
+//! them again on restart but never loses them; the dead-letter headers carry
+//! the source offset, by which a reader can drop a repeat.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::Utc;
+use ratewire_ledger::{Commit, Ledger, RejectedEvent, SourceRange};
+use ratewire_rater::{Action, Output};
+use rust_decimal::Decimal;
+
+use crate::error::Error;
+use crate::message::PartitionKey;
+use crate::state;
+use crate::worker::Segment;
+
+/// Where rejected events and threshold actions are published.
+pub trait SideOutput: Send {
+    /// Publishes a rejected event with its original payload.
+    ///
+    /// # Errors
+    /// [`Error::SideOutput`] when it cannot be queued.
+    fn dead_letter(&mut self, reject: &RejectedEvent) -> Result<(), Error>;
+
+    /// Publishes a threshold action.
+    ///
+    /// # Errors
+    /// [`Error::SideOutput`] when it cannot be queued.
+    fn action(&mut self, action: &Action) -> Result<(), Error>;
+
+    /// Waits until everything published is delivered.
+    ///
+    /// # Errors
+    /// [`Error::SideOutput`] when a message could not be delivered.
+    fn flush(&mut self) -> Result<(), Error>;
+}
+
+/// What a commit booked, reported back to the source.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Committed {
+    /// The barrier committed.
+    pub barrier: u64,
+    /// The ledger's commit sequence after it (unchanged if there was
+    /// nothing to book).
+    pub sequence: u64,
+    /// Every partition's committed span.
+    pub positions: Vec<SourceRange>,
+    /// Messages consumed in this commit.
+    pub consumed: u64,
+    /// Records rated in it.
+    pub rated: u64,
+    /// Messages rejected in it.
+    pub rejected: u64,
+    /// Actions published in it.
+    pub actions: u64,
+    /// Rejects by code (`"1001 MALFORMED_JSON"`).
+    pub rejected_by_code: BTreeMap<String, u64>,
+    /// Gross amounts booked, by service and currency.
+    pub gross_by_service: BTreeMap<(String, String), Decimal>,
+}
+
+/// The ledger and side outputs, and the latest state of every partition.
+pub(crate) struct LedgerStage {
+    ledger: Ledger,
+    side: Box<dyn SideOutput>,
+    workers: usize,
+    states: BTreeMap<PartitionKey, Arc<[u8]>>,
+    pending: BTreeMap<u64, Vec<Segment>>,
+}
+
+impl LedgerStage {
+    pub(crate) fn new(
+        ledger: Ledger,
+        side: Box<dyn SideOutput>,
+        workers: usize,
+        restored: &[u8],
+    ) -> Result<Self, Error> {
+        let mut states = BTreeMap::new();
+        for s in state::decode(restored)? {
+            let key = PartitionKey { topic: s.topic.as_str().into(), partition: s.partition };
+            states.insert(key, state::encode_partition(&s)?);
+        }
+        Ok(Self { ledger, side, workers, states, pending: BTreeMap::new() })
+    }
+
+    /// Takes a worker's segment; when every worker's segment for its barrier
+    /// is in, commits them and returns what was booked.
+    pub(crate) fn accept(&mut self, segment: Segment) -> Result<Option<Committed>, Error> {
+        let barrier = segment.barrier;
+        if !self.pending.contains_key(&barrier) && self.pending.len() >= crate::bounds::BARRIERS_IN_FLIGHT_MAX {
+            return Err(Error::Internal(format!(
+                "more than {} barriers in flight",
+                crate::bounds::BARRIERS_IN_FLIGHT_MAX
+            )));
+        }
+        let segments = self.pending.entry(barrier).or_default();
+        segments.push(segment);
+        if segments.len() < self.workers {
+            return Ok(None);
+        }
+        // Workers close barriers in order, so the first complete one is the
+        // oldest pending.
+        let segments = self.pending.remove(&barrier).unwrap_or_default();
+        debug_assert!(self.pending.keys().all(|b| *b > barrier), "barriers complete in order");
+        self.commit(barrier, segments).map(Some)
+    }
+
+    fn commit(&mut self, barrier: u64, segments: Vec<Segment>) -> Result<Committed, Error> {
+        let mut output = Output::default();
+        let mut rejects = Vec::new();
+        let mut ranges = Vec::new();
+        let mut consumed = 0;
+        for mut s in segments {
+            output.rated.append(&mut s.output.rated);
+            output.actions.append(&mut s.output.actions);
+            output.facts.append(&mut s.output.facts);
+            rejects.append(&mut s.rejects);
+            ranges.append(&mut s.ranges);
+            consumed += s.consumed;
+            self.states.extend(s.states);
+        }
+        let rejected = rejects.len() as u64;
+        assert!(
+            consumed >= rejected,
+            "every reject is of a consumed message: {consumed} consumed, {rejected} rejected"
+        );
+        let mut committed = Committed {
+            barrier,
+            sequence: self.ledger.sequence(),
+            positions: Vec::new(),
+            consumed,
+            rated: output.rated.len() as u64,
+            rejected,
+            actions: output.actions.len() as u64,
+            ..Committed::default()
+        };
+        for r in &rejects {
+            let code = r.rejected.reject.code;
+            *committed.rejected_by_code.entry(format!("{} {}", code.number(), code.name())).or_default() += 1;
+        }
+        for r in &output.rated {
+            let key = (r.service.to_string(), r.currency.to_string());
+            *committed.gross_by_service.entry(key).or_default() += r.gross;
+        }
+        if ranges.is_empty() {
+            committed.positions = self.ledger.offsets().to_vec();
+            return Ok(committed);
+        }
+        for r in &rejects {
+            self.side.dead_letter(r)?;
+        }
+        for a in &output.actions {
+            self.side.action(a)?;
+        }
+        self.side.flush()?;
+        let checkpoint = state::encode(&self.states);
+        let commit = Commit {
+            rated: &output.rated,
+            facts: &output.facts,
+            rejected: &rejects,
+            offsets: &ranges,
+            checkpoint: &checkpoint,
+            booked_at: Utc::now(),
+        };
+        let manifest = self.ledger.commit(&commit)?;
+        committed.sequence = manifest.sequence;
+        committed.positions = manifest.positions;
+        Ok(committed)
+    }
+}

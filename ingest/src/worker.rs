@@ -1,0 +1,230 @@
+//! A rate worker: decodes and rates the messages of the partitions it owns,
+//! in their order, with a [`Rater`] per partition so that no state is shared
+//! between threads.
+//!
+//! At a barrier the worker hands what it rated since the previous barrier
+//! to the ledger stage as a [`Segment`]: the records, the rejects with their
+//! payloads, the offsets covered and the state of every partition that
+//! changed, all as of the barrier.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use ratewire_ledger::{RejectedEvent, SourceRange};
+use ratewire_rater::dedup::{EventIds, duplicate};
+use ratewire_rater::{Event, Output, Rater, RaterConfig, Reject, decode_bounded};
+
+use crate::error::Error;
+use crate::message::{Message, PartitionKey};
+use crate::reference::{Reference, ReferenceHandle};
+use crate::state::{PartitionState, encode_partition};
+
+/// What a worker is handed.
+#[derive(Debug)]
+pub(crate) enum Work {
+    /// Messages to rate, in partition order.
+    Messages(Vec<Message>),
+    /// Hand over everything up to here, for commit `0`.
+    Barrier(u64),
+}
+
+/// What one worker rated between two barriers.
+#[derive(Debug, Default)]
+pub(crate) struct Segment {
+    /// The barrier that closed it.
+    pub barrier: u64,
+    /// Rated records, facts and actions (its `rejected` is empty: rejects
+    /// are in `rejects`, with their payloads).
+    pub output: Output,
+    /// Rejected messages.
+    pub rejects: Vec<RejectedEvent>,
+    /// The offsets covered, per partition.
+    pub ranges: Vec<SourceRange>,
+    /// The serialized state of each partition that changed.
+    pub states: Vec<(PartitionKey, Arc<[u8]>)>,
+    /// Messages consumed (rated or rejected).
+    pub consumed: u64,
+}
+
+/// One partition's rating state.
+#[derive(Debug)]
+struct Partition {
+    rater: Rater,
+    /// The offset after the last message handled: anything below was
+    /// handled already (by this run or before the last restart) and is
+    /// skipped if the source delivers it again.
+    next: i64,
+    /// The first offset handled since the last barrier.
+    first: Option<i64>,
+    dirty: bool,
+}
+
+/// The state of the partitions one worker owns.
+#[derive(Debug)]
+pub(crate) struct Worker {
+    reference: Arc<ReferenceHandle>,
+    in_force: Arc<Reference>,
+    config: RaterConfig,
+    /// Larger payloads are rejected.
+    message_bytes_max: usize,
+    partitions: HashMap<PartitionKey, Partition>,
+    /// States restored from the ledger, for partitions not seen yet.
+    restored: HashMap<PartitionKey, PartitionState>,
+    /// Ids already in the ledger when the pipeline started.
+    committed_ids: Arc<EventIds>,
+    /// Ids rated since.
+    ids: EventIds,
+    segment: Segment,
+    /// Rejects of the message being handled, before they get their payload.
+    scratch: Output,
+}
+
+impl Worker {
+    pub(crate) fn new(
+        reference: Arc<ReferenceHandle>,
+        config: RaterConfig,
+        message_bytes_max: usize,
+        restored: Vec<PartitionState>,
+        committed_ids: Arc<EventIds>,
+    ) -> Self {
+        let in_force = reference.load();
+        let restored =
+            restored.into_iter().map(|s| (PartitionKey { topic: s.topic.as_str().into(), partition: s.partition }, s));
+        Self {
+            reference,
+            in_force,
+            config,
+            message_bytes_max,
+            partitions: HashMap::new(),
+            restored: restored.collect(),
+            committed_ids,
+            ids: EventIds::default(),
+            segment: Segment::default(),
+            scratch: Output::default(),
+        }
+    }
+
+    /// Rates a batch of messages against the reference data in force now.
+    pub(crate) fn rate(&mut self, messages: Vec<Message>, now: DateTime<Utc>) -> Result<(), Error> {
+        let latest = self.reference.load();
+        if !Arc::ptr_eq(&latest, &self.in_force) {
+            for p in self.partitions.values_mut() {
+                p.rater.set_tables(latest.tables.clone());
+                p.rater.set_accounts(latest.accounts.clone());
+                p.dirty = true;
+            }
+            self.in_force = latest;
+        }
+        for message in messages {
+            self.rate_one(message, now)?;
+        }
+        Ok(())
+    }
+
+    fn rate_one(&mut self, message: Message, now: DateTime<Utc>) -> Result<(), Error> {
+        let key = PartitionKey::of(&message);
+        let partition = match self.partitions.get_mut(&key) {
+            Some(p) => p,
+            None => {
+                let p = self.partition(&key)?;
+                self.partitions.entry(key).or_insert(p)
+            }
+        };
+        if message.offset < partition.next {
+            return Ok(());
+        }
+        partition.first.get_or_insert(message.offset);
+        partition.next = message.offset + 1;
+        partition.dirty = true;
+        self.segment.consumed += 1;
+
+        let out = &mut self.segment.output;
+        let scratch = &mut self.scratch;
+        let decoded = decode_bounded(&message.payload, self.message_bytes_max);
+        match &decoded {
+            Err(reject) => partition.rater.reject_payload(reject.clone(), scratch),
+            Ok(event) if self.committed_ids.contains(&event.id) || self.ids.contains(&event.id) => {
+                reject_event(&partition.rater, duplicate(&event.id), event, scratch);
+            }
+            Ok(event) => {
+                let rated_before = out.rated.len();
+                partition.rater.rate(event, now, out);
+                // The rater pushes a content reject into `out`: move it to
+                // the scratch buffer, where rejects get their payload.
+                scratch.rejected.append(&mut out.rejected);
+                if scratch.rejected.is_empty() {
+                    self.ids.insert(&event.id);
+                } else {
+                    debug_assert_eq!(out.rated.len(), rated_before, "a rejected event books nothing");
+                }
+            }
+        }
+        let event_time = decoded.as_ref().ok().map(|e| e.time);
+        for rejected in scratch.rejected.drain(..) {
+            self.segment.rejects.push(RejectedEvent {
+                rejected,
+                event_time,
+                payload: message.payload.clone(),
+                source: message.topic.clone(),
+                partition: message.partition,
+                offset: message.offset,
+            });
+        }
+        Ok(())
+    }
+
+    /// A partition seen for the first time by this run: its state from the
+    /// ledger's checkpoint, or a fresh one.
+    fn partition(&mut self, key: &PartitionKey) -> Result<Partition, Error> {
+        if self.partitions.len() >= crate::bounds::PARTITIONS_MAX {
+            return Err(Error::TooManyPartitions { max: crate::bounds::PARTITIONS_MAX });
+        }
+        let reference = &self.in_force;
+        let mut rater = Rater::new(reference.tables.clone(), reference.accounts.clone(), self.config);
+        let mut next = 0;
+        if let Some(saved) = self.restored.remove(key) {
+            rater
+                .restore(&saved.state)
+                .map_err(|e| Error::Restore { partition: key.to_string(), reason: e.to_string() })?;
+            next = saved.next;
+        }
+        Ok(Partition { rater, next, first: None, dirty: false })
+    }
+
+    /// Closes the segment at barrier `barrier` and returns it.
+    pub(crate) fn barrier(&mut self, barrier: u64) -> Result<Segment, Error> {
+        let mut segment = std::mem::take(&mut self.segment);
+        segment.barrier = barrier;
+        let mut touched: BTreeMap<&PartitionKey, &mut Partition> =
+            self.partitions.iter_mut().filter(|(_, p)| p.dirty).collect();
+        for (key, p) in &mut touched {
+            if let Some(from) = p.first.take() {
+                segment.ranges.push(SourceRange {
+                    source: key.topic.to_string(),
+                    partition: key.partition,
+                    from,
+                    to: p.next,
+                });
+            }
+            let state = PartitionState {
+                topic: key.topic.to_string(),
+                partition: key.partition,
+                next: p.next,
+                state: p.rater.checkpoint(),
+            };
+            segment.states.push(((*key).clone(), encode_partition(&state)?));
+            p.dirty = false;
+        }
+        Ok(segment)
+    }
+}
+
+/// Books a reject of a decoded event, naming its id and account.
+fn reject_event(rater: &Rater, reject: Reject, event: &Event, out: &mut Output) {
+    rater.reject_payload(reject, out);
+    if let Some(r) = out.rejected.last_mut() {
+        r.event_id = Some(event.id.clone());
+        r.account = Some(event.account.clone());
+    }
+}

@@ -1,0 +1,256 @@
+//! The pipeline against an in-process source (the real-broker tests are the
+//! binary's end-to-end tests): conservation, and exactly once across stops
+//! and restarts that replay the source from its beginning.
+
+#![allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use ratewire_ingest::{Error, Message, Options, Pipeline, ReferenceHandle, SideOutput, Source, Summary, Until};
+use ratewire_ledger::{Ledger, RejectedEvent, SourceRange, Table, to_units};
+use ratewire_rater::dedup::EventIds;
+use ratewire_rater::{Action, Output, Rater, RaterConfig, decode};
+
+const TOPIC: &str = "events";
+const PARTITIONS: i32 = 3;
+
+fn examples() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples")
+}
+
+fn reference() -> Arc<ReferenceHandle> {
+    let dir = examples();
+    Arc::new(ReferenceHandle::open(&dir.join("catalog.toml"), &dir.join("accounts.csv")).unwrap())
+}
+
+fn rater_config() -> RaterConfig {
+    // The events are dated from a fixed day; no age limit gets in the way.
+    RaterConfig { event_age_max_days: 36_500, ..RaterConfig::default() }
+}
+
+/// A stream of usage events over the example accounts, with malformed
+/// payloads and resent events mixed in; each account on one partition.
+fn stream() -> Vec<Message> {
+    let accounts: Vec<String> = std::fs::read_to_string(examples().join("accounts.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').next().map(str::to_string))
+        .collect();
+    let start: DateTime<Utc> = "2026-11-02T08:00:00Z".parse().unwrap();
+    let mut next_offset = [0i64; PARTITIONS as usize];
+    let mut messages = Vec::new();
+    let mut push = |account_index: usize, payload: String| {
+        let partition = i32::try_from(account_index % PARTITIONS as usize).unwrap();
+        let offset = &mut next_offset[partition as usize];
+        messages.push(Message { topic: TOPIC.into(), partition, offset: *offset, payload: payload.into_bytes() });
+        *offset += 1;
+    };
+    for i in 0..600usize {
+        let a = i % accounts.len();
+        let time = start + chrono::Duration::minutes(i64::try_from(i).unwrap() * 7);
+        let time = time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let account = &accounts[a];
+        let payload = match i % 3 {
+            0 => format!(
+                r#"{{"v":1,"id":"v{i}","kind":"usage","account":"{account}","time":"{time}","service":"voice","quantity":{},"destination":"+4930{i:06}"}}"#,
+                30 + i % 400
+            ),
+            1 => format!(
+                r#"{{"v":1,"id":"s{i}","kind":"usage","account":"{account}","time":"{time}","service":"sms","quantity":1,"destination":"+3361{i:06}"}}"#
+            ),
+            _ => format!(
+                r#"{{"v":1,"id":"d{i}","kind":"usage","account":"{account}","time":"{time}","service":"data","quantity":{}}}"#,
+                1_000_000 + i * 3_317
+            ),
+        };
+        push(a, payload.clone());
+        if i % 50 == 7 {
+            push(a, payload); // resent: a duplicate
+        }
+        if i % 60 == 11 {
+            push(a, format!(r#"{{"v":1,"id":"bad{i}","kind":"usage","account":"{account}""#)); // truncated
+        }
+    }
+    messages
+}
+
+/// Replays `messages` partition by partition, interleaved, from the first
+/// offset at or after where each partition resumes.
+struct FakeSource {
+    messages: Vec<Message>,
+    cursor: usize,
+    /// Polls answered before the source reports the stop flag set.
+    stop_after: Option<(usize, Arc<AtomicBool>)>,
+    committed: Vec<SourceRange>,
+}
+
+impl FakeSource {
+    fn new(messages: Vec<Message>) -> Self {
+        Self { messages, cursor: 0, stop_after: None, committed: Vec::new() }
+    }
+}
+
+impl Source for FakeSource {
+    fn poll(&mut self, _timeout: Duration) -> Result<Option<Message>, Error> {
+        if let Some((n, stop)) = &mut self.stop_after {
+            if *n == 0 {
+                stop.store(true, Ordering::Relaxed);
+                return Ok(None);
+            }
+            *n -= 1;
+        }
+        let message = self.messages.get(self.cursor).cloned();
+        self.cursor += usize::from(message.is_some());
+        Ok(message)
+    }
+
+    fn committed(&mut self, positions: &[SourceRange]) -> Result<(), Error> {
+        self.committed = positions.to_vec();
+        Ok(())
+    }
+
+    fn caught_up(&mut self) -> Result<bool, Error> {
+        Ok(self.cursor == self.messages.len())
+    }
+}
+
+#[derive(Default)]
+struct Published {
+    dead_letters: Vec<(String, i32, i64)>,
+    actions: usize,
+    flushes: usize,
+}
+
+struct FakeSide(Arc<std::sync::Mutex<Published>>);
+
+impl SideOutput for FakeSide {
+    fn dead_letter(&mut self, r: &RejectedEvent) -> Result<(), Error> {
+        self.0.lock().unwrap().dead_letters.push((r.source.to_string(), r.partition, r.offset));
+        Ok(())
+    }
+    fn action(&mut self, _: &Action) -> Result<(), Error> {
+        self.0.lock().unwrap().actions += 1;
+        Ok(())
+    }
+    fn flush(&mut self) -> Result<(), Error> {
+        self.0.lock().unwrap().flushes += 1;
+        Ok(())
+    }
+}
+
+fn options(workers: usize) -> Options {
+    Options {
+        rate_workers: workers,
+        batch_messages_max: 16,
+        queue_batches_max: 2,
+        commit_interval_ms: 1000,
+        commit_messages_max: 97,
+        message_bytes_max: 65_536,
+        rater: rater_config(),
+    }
+}
+
+/// Opens the ledger in `dir` and runs a pipeline over `source` until it
+/// stops or catches up.
+fn run(dir: &Path, source: &mut FakeSource, workers: usize, side: &Arc<std::sync::Mutex<Published>>) -> Summary {
+    let (ledger, recovery) = Ledger::open(dir).unwrap();
+    let mut ids = EventIds::default();
+    ledger.for_each_event_id(|id| ids.insert(id)).unwrap();
+    let pipeline = Pipeline::new(
+        ledger,
+        recovery.checkpoint,
+        ids,
+        Box::new(FakeSide(side.clone())),
+        reference(),
+        options(workers),
+    );
+    let stop = source.stop_after.as_ref().map_or_else(|| Arc::new(AtomicBool::new(false)), |(_, s)| s.clone());
+    pipeline.run(source, Until::CaughtUp, &stop, &mut |_| {}).unwrap()
+}
+
+/// What rating the stream in one pass, partition by partition, books.
+fn expected(messages: &[Message]) -> (u64, u64, i128) {
+    let handle = reference();
+    let r = handle.load();
+    let mut raters: HashMap<i32, Rater> = HashMap::new();
+    let mut ids = EventIds::default();
+    let mut out = Output::default();
+    let mut rejected = 0;
+    let now = Utc::now();
+    for m in messages {
+        let rater = raters
+            .entry(m.partition)
+            .or_insert_with(|| Rater::new(r.tables.clone(), r.accounts.clone(), rater_config()));
+        match decode(&m.payload) {
+            Ok(e) if !ids.contains(&e.id) => {
+                let before = out.rejected.len();
+                rater.rate(&e, now, &mut out);
+                if out.rejected.len() == before {
+                    ids.insert(&e.id);
+                }
+            }
+            _ => rejected += 1,
+        }
+    }
+    rejected += out.rejected.len() as u64;
+    let gross = out.rated.iter().map(|r| to_units(r.gross)).sum();
+    (out.rated.len() as u64, rejected, gross)
+}
+
+fn ledger_totals(dir: &Path) -> (u64, u64, i128) {
+    let (ledger, _) = Ledger::open(dir).unwrap();
+    let totals = ledger.verify().unwrap();
+    let rated = &totals[&Table::Rated];
+    let rejects = totals.get(&Table::Rejects).map_or(0, |t| t.rows);
+    (rated.rows, rejects, rated.sums["gross"])
+}
+
+#[test]
+fn every_message_is_booked_once_rated_or_rejected() {
+    let messages = stream();
+    let (rated, rejected, gross) = expected(&messages);
+    assert!(rejected >= 20, "the stream has malformed and resent events: {rejected}");
+    for workers in [1, 2, 3] {
+        let dir = tempfile::tempdir().unwrap();
+        let side = Arc::default();
+        let mut source = FakeSource::new(messages.clone());
+        let summary = run(dir.path(), &mut source, workers, &side);
+        assert_eq!(summary.consumed, messages.len() as u64);
+        assert_eq!(summary.rejected, rejected);
+        assert_eq!(ledger_totals(dir.path()), (rated, rejected, gross), "{workers} workers");
+        // Every reject went to the dead-letter output, named by its offset.
+        let published = side.lock().unwrap();
+        assert_eq!(published.dead_letters.len() as u64, rejected);
+        assert!(published.flushes >= 1);
+        // The source was told the ledger's positions, for lag monitoring.
+        let committed: i64 = source.committed.iter().map(|r| r.to - r.from).sum();
+        assert_eq!(committed, messages.len() as i64);
+    }
+}
+
+#[test]
+fn stops_and_restarts_that_replay_the_source_book_nothing_twice() {
+    let messages = stream();
+    let expected = expected(&messages);
+    let dir = tempfile::tempdir().unwrap();
+    let side = Arc::default();
+    let mut consumed = 0;
+    // Stop after a varying number of polls; each run replays the source from
+    // offset 0, as a broker would after a restart, and the ledger's offsets
+    // and checkpoint decide what is new.
+    for (run_index, polls) in [37usize, 101, 5, 260, 1].into_iter().enumerate() {
+        let mut source = FakeSource::new(messages.clone());
+        source.stop_after = Some((polls + run_index * 50, Arc::new(AtomicBool::new(false))));
+        consumed += run(dir.path(), &mut source, 2, &side).consumed;
+    }
+    let mut source = FakeSource::new(messages.clone());
+    consumed += run(dir.path(), &mut source, 3, &side).consumed;
+    assert_eq!(consumed, messages.len() as u64, "each message consumed once over all runs");
+    assert_eq!(ledger_totals(dir.path()), expected);
+}

@@ -1,0 +1,153 @@
+//! `ratewire run --config ratewire.toml`: the streaming pipeline, Kafka to
+//! the ledger, until SIGTERM (or SIGINT), which drains, commits and exits.
+//!
+//! SIGHUP, or a change of the catalog or accounts file when `watch` is on,
+//! reloads the reference data: the new files are checked first, and a
+//! refused pair leaves the running one in force.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use log::{error, info, warn};
+use ratewire_ingest::config::Config;
+use ratewire_ingest::{KafkaOptions, KafkaSideOutput, KafkaSource, Options, Pipeline, ReferenceHandle, Summary, Until};
+use ratewire_ledger::{Ledger, WriterConfig};
+use ratewire_rater::dedup::EventIds;
+
+/// How often the reload thread looks at the signal flag and the files.
+const RELOAD_CHECK_INTERVAL_MS: u64 = 1000;
+
+/// Arguments of `ratewire run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The config file (TOML); see `docs/config.md`.
+    #[arg(long)]
+    config: PathBuf,
+    /// Exit once every message available at the time has been committed
+    /// (for backfills and tests) instead of running until SIGTERM.
+    #[arg(long)]
+    until_caught_up: bool,
+}
+
+pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let config = match Config::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, stop.clone()).context("installing the signal handlers")?;
+    }
+    let until = if args.until_caught_up { Until::CaughtUp } else { Until::Stopped };
+    let summary = serve(&config, until, &stop)?;
+    print_summary(&summary, &config);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs the pipeline of `config` until `until`.
+pub fn serve(config: &Config, until: Until, stop: &Arc<AtomicBool>) -> anyhow::Result<Summary> {
+    let reference = ReferenceHandle::open(&config.catalog.catalog, &config.catalog.accounts)
+        .context("loading the catalog and accounts")?;
+    let reference = Arc::new(reference);
+    let writer = WriterConfig { row_group_rows: config.ledger.row_group_rows, zstd_level: config.ledger.zstd_level };
+    let dir = &config.ledger.dir;
+    let (ledger, recovery) =
+        Ledger::open_with(dir, &writer).with_context(|| format!("opening the ledger {}", dir.display()))?;
+    for removed in &recovery.removed {
+        warn!("removed {} (a commit that did not finish)", removed.display());
+    }
+    let mut ids = EventIds::default();
+    ledger.for_each_event_id(|id| ids.insert(id)).context("reading the event ids in the ledger")?;
+    info!(
+        "ledger {}: commit {}, {} event ids, resuming {} partitions",
+        dir.display(),
+        recovery.sequence,
+        ids.len(),
+        recovery.offsets.len()
+    );
+
+    let kafka = kafka_options(config);
+    let mut source = KafkaSource::new(&kafka, &recovery.offsets)?;
+    let side = KafkaSideOutput::new(&kafka)?;
+    let p = &config.pipeline;
+    let options = Options {
+        rate_workers: p.rate_workers,
+        batch_messages_max: p.batch_messages_max,
+        queue_batches_max: p.queue_batches_max,
+        commit_interval_ms: config.ledger.commit_interval_ms,
+        commit_messages_max: config.ledger.commit_rows_max as u64,
+        message_bytes_max: p.message_bytes_max,
+        rater: p.rater(),
+    };
+    let pipeline = Pipeline::new(ledger, recovery.checkpoint, ids, Box::new(side), reference.clone(), options);
+
+    let reloads_done = Arc::new(AtomicBool::new(false));
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone()).context("installing SIGHUP")?;
+    std::thread::scope(|scope| {
+        let watcher = scope.spawn(|| watch(&reference, &hup, config.catalog.watch, &reloads_done));
+        let result = pipeline.run(&mut source, until, stop, &mut |c| {
+            if c.consumed > 0 {
+                info!(
+                    "commit {}: {} consumed, {} rated, {} rejected, {} actions",
+                    c.sequence, c.consumed, c.rated, c.rejected, c.actions
+                );
+            }
+        });
+        reloads_done.store(true, Ordering::Relaxed);
+        let _ = watcher.join();
+        result.map_err(anyhow::Error::from)
+    })
+}
+
+/// Reloads the reference data on SIGHUP or a file change, until `done`.
+fn watch(reference: &ReferenceHandle, hup: &AtomicBool, files: bool, done: &AtomicBool) {
+    while !done.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(RELOAD_CHECK_INTERVAL_MS));
+        let signalled = hup.swap(false, Ordering::Relaxed);
+        if signalled || (files && reference.changed()) {
+            match reference.reload() {
+                Ok(version) => info!("reloaded the catalog and accounts: catalog version {version} in force"),
+                Err(e) => error!("reload refused, the running catalog stays in force: {e}"),
+            }
+        }
+    }
+}
+
+fn kafka_options(config: &Config) -> KafkaOptions {
+    let k = &config.kafka;
+    KafkaOptions {
+        brokers: k.brokers.clone(),
+        group_id: k.group_id.clone(),
+        topics: k.topics.clone(),
+        dead_letter_topic: k.dead_letter_topic.clone(),
+        actions_topic: k.actions_topic.clone(),
+        fetch_max_bytes: u64::from(k.fetch_max_bytes),
+        properties: k.properties.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
+    }
+}
+
+pub fn print_summary(s: &Summary, config: &Config) {
+    println!("events consumed  {:>10}", s.consumed);
+    println!("events rejected  {:>10}", s.rejected);
+    println!("records rated    {:>10}", s.rated);
+    println!("actions          {:>10}", s.actions);
+    for (code, n) in &s.rejected_by_code {
+        println!("  {code:<28}{n:>8}");
+    }
+    println!("gross by service:");
+    for ((service, currency), gross) in &s.gross_by_service {
+        println!("  {service:<28}{gross:>14} {currency}");
+    }
+    println!("ledger commits   {:>10}  -> {}", s.commits, config.ledger.dir.display());
+    for p in &s.positions {
+        println!("  {}[{}] committed up to offset {}", p.source, p.partition, p.to);
+    }
+}
