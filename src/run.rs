@@ -143,7 +143,7 @@ pub fn print_summary(s: &Summary, config: &Config) {
         println!("  {code:<28}{n:>8}");
     }
     println!("gross by service:");
-    for ((service, currency), gross) in &s.gross_by_service {
+    for ((service, currency), gross) in s.gross_by_service.iter().filter(|(_, g)| !g.is_zero()) {
         println!("  {service:<28}{gross:>14} {currency}");
     }
     println!("ledger commits   {:>10}  -> {}", s.commits, config.ledger.dir.display());

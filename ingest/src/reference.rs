@@ -105,3 +105,37 @@ impl ReferenceHandle {
 fn mtime(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_checked_reload_replaces_and_a_refused_one_keeps_the_running_pair() {
+        let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples");
+        let dir = tempfile::tempdir().unwrap();
+        let (catalog, accounts) = (dir.path().join("catalog.toml"), dir.path().join("accounts.csv"));
+        let text = std::fs::read_to_string(examples.join("catalog.toml")).unwrap();
+        std::fs::write(&catalog, &text).unwrap();
+        std::fs::copy(examples.join("accounts.csv"), &accounts).unwrap();
+        let handle = ReferenceHandle::open(&catalog, &accounts).unwrap();
+        assert_eq!(&*handle.load().tables.version, "2026-11-a");
+        assert!(!handle.changed());
+
+        // Modification times can be coarse: make the change visible.
+        let later = SystemTime::now() + std::time::Duration::from_secs(5);
+        let touch = |path: &Path| std::fs::File::options().write(true).open(path).unwrap().set_modified(later).unwrap();
+        std::fs::write(&catalog, text.replace("version = \"2026-11-a\"", "version = \"2026-11-b\"")).unwrap();
+        touch(&catalog);
+        assert!(handle.changed());
+        assert_eq!(&*handle.reload().unwrap(), "2026-11-b");
+        assert_eq!(&*handle.load().tables.version, "2026-11-b");
+        assert!(!handle.changed());
+
+        std::fs::write(&catalog, "version = \"2026-11-c\"\n[services.voice]\nunit = \"parsec\"\n").unwrap();
+        let refused = handle.reload().unwrap_err().to_string();
+        assert!(refused.contains("catalog.toml:"), "{refused}");
+        assert_eq!(&*handle.load().tables.version, "2026-11-b", "the running catalog stays in force");
+        assert!(!handle.changed(), "a refused file is not read again until it changes");
+    }
+}
