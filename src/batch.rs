@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 use ratewire_ledger::{Commit, Ledger, RejectedEvent, SourceRange, WriterConfig};
 use ratewire_rater::dedup::{EventIds, duplicate};
-use ratewire_rater::{Accounts, Event, Output, Rater, RaterConfig, Reject, Rejected, catalog, decode};
+use ratewire_rater::{Accounts, Output, Rater, RaterConfig, Rejected, catalog, decode};
 use rust_decimal::Decimal;
 
 /// Lines decoded and rated together, and committed together to the ledger;
@@ -141,7 +141,7 @@ pub fn run(args: &RateArgs) -> anyhow::Result<ExitCode> {
             match &decoded {
                 Err(reject) => rater.reject_payload(reject.clone(), &mut out),
                 Ok(event) if ids.contains(&event.id) => {
-                    reject_event(&rater, duplicate(&event.id), event, &mut out);
+                    rater.reject_event(duplicate(&event.id), event, &mut out);
                 }
                 Ok(event) => {
                     let now = match args.now {
@@ -261,15 +261,6 @@ impl LedgerSink {
         self.ledger.commit(&commit).with_context(|| format!("committing to the ledger {}", dir.display()))?;
         self.rejects.clear();
         Ok(())
-    }
-}
-
-/// Books a reject of a decoded event, naming its id and account.
-fn reject_event(rater: &Rater, reject: Reject, event: &Event, out: &mut Output) {
-    rater.reject_payload(reject, out);
-    if let Some(r) = out.rejected.last_mut() {
-        r.event_id = Some(event.id.clone());
-        r.account = Some(event.account.clone());
     }
 }
 

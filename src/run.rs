@@ -88,11 +88,11 @@ pub fn serve(config: &Config, until: Until, stop: &Arc<AtomicBool>) -> anyhow::R
     };
     let pipeline = Pipeline::new(ledger, recovery.checkpoint, ids, Box::new(side), reference.clone(), options);
 
-    let reloads_done = Arc::new(AtomicBool::new(false));
+    let pipeline_done = Arc::new(AtomicBool::new(false));
     let hup = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone()).context("installing SIGHUP")?;
     std::thread::scope(|scope| {
-        let watcher = scope.spawn(|| watch(&reference, &hup, config.catalog.watch, &reloads_done));
+        let watcher = scope.spawn(|| watch(&reference, &hup, config.catalog.watch, &pipeline_done));
         let result = pipeline.run(&mut source, until, stop, &mut |c| {
             if c.consumed > 0 {
                 info!(
@@ -101,7 +101,7 @@ pub fn serve(config: &Config, until: Until, stop: &Arc<AtomicBool>) -> anyhow::R
                 );
             }
         });
-        reloads_done.store(true, Ordering::Relaxed);
+        pipeline_done.store(true, Ordering::Relaxed);
         let _ = watcher.join();
         result.map_err(anyhow::Error::from)
     })
@@ -140,7 +140,7 @@ pub fn print_summary(s: &Summary, config: &Config) {
     println!("records rated    {:>10}", s.rated);
     println!("actions          {:>10}", s.actions);
     for (code, n) in &s.rejected_by_code {
-        println!("  {code:<28}{n:>8}");
+        println!("  {:<28}{n:>8}", format!("{} {}", code.number(), code.name()));
     }
     println!("gross by service:");
     for ((service, currency), gross) in s.gross_by_service.iter().filter(|(_, g)| !g.is_zero()) {

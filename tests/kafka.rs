@@ -92,25 +92,7 @@ impl Broker {
 
     /// Produces `(key, payload)` messages and waits until all are delivered.
     pub fn produce(&self, topic: &str, messages: &[(String, Vec<u8>)]) {
-        let producer: ThreadedProducer<_> = ClientConfig::new()
-            .set("bootstrap.servers", self.brokers())
-            .set("enable.idempotence", "true")
-            .set("linger.ms", "5")
-            .create()
-            .unwrap();
-        for (key, payload) in messages {
-            let mut record = BaseRecord::to(topic).key(key.as_str()).payload(payload.as_slice());
-            loop {
-                match producer.send(record) {
-                    Ok(()) => break,
-                    Err((_, back)) => {
-                        record = back;
-                        std::thread::sleep(Duration::from_millis(5));
-                    }
-                }
-            }
-        }
-        producer.flush(Duration::from_secs(60)).unwrap();
+        produce(&self.brokers(), topic, messages);
     }
 
     /// Produces `(key, payload)` messages with confluent-kafka (Python), a
@@ -178,6 +160,26 @@ impl Broker {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("tansu.log")).unwrap_or_default()
     }
+}
+
+/// Produces `(key, payload)` messages to `topic` at `brokers` with an
+/// idempotent producer and waits until all are delivered.
+pub fn produce(brokers: &str, topic: &str, messages: &[(String, Vec<u8>)]) {
+    let producer: ThreadedProducer<_> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .create()
+        .unwrap();
+    for (key, payload) in messages {
+        let mut record = BaseRecord::to(topic).key(key.as_str()).payload(payload.as_slice());
+        // A full local queue: wait for deliveries, then send again.
+        while let Err((_, back)) = producer.send(record) {
+            record = back;
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    producer.flush(Duration::from_secs(60)).unwrap();
 }
 
 impl Drop for Broker {

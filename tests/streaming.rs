@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use ratewire_ledger::{Ledger, Table};
 
-use super::kafka::Broker;
+use super::kafka::{Broker, produce};
 use super::text;
 
 const EVENTS: &str = "events";
@@ -293,35 +293,11 @@ fn streamed_events_are_booked_once_and_rejects_reach_the_dead_letter_topic() {
 fn produce_slowly(broker: &Broker, messages: Vec<(String, Vec<u8>)>, chunks: usize) -> std::thread::JoinHandle<()> {
     let brokers = broker.brokers();
     std::thread::spawn(move || {
-        let producer = ProducerOnly(brokers);
-        let size = messages.len().div_ceil(chunks);
-        for chunk in messages.chunks(size) {
-            producer.produce(chunk);
+        for chunk in messages.chunks(messages.len().div_ceil(chunks)) {
+            produce(&brokers, EVENTS, chunk);
             std::thread::sleep(Duration::from_millis(300));
         }
     })
-}
-
-/// A producer for a thread (the broker handle stays with the test).
-struct ProducerOnly(String);
-
-impl ProducerOnly {
-    fn produce(&self, messages: &[(String, Vec<u8>)]) {
-        use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
-        let producer: ThreadedProducer<_> = rdkafka::ClientConfig::new()
-            .set("bootstrap.servers", &self.0)
-            .set("enable.idempotence", "true")
-            .create()
-            .unwrap();
-        for (key, payload) in messages {
-            let mut record = BaseRecord::to(EVENTS).key(key.as_str()).payload(payload.as_slice());
-            while let Err((_, back)) = producer.send(record) {
-                record = back;
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        }
-        producer.flush(Duration::from_secs(60)).unwrap();
-    }
 }
 
 #[test]

@@ -11,7 +11,9 @@
 //!   [`KafkaSideOutput`], an idempotent producer;
 //! - [`ReferenceHandle`], the catalog and accounts in force, reloadable;
 //! - [`state`], the per-partition rating state checkpointed with each
-//!   commit.
+//!   commit;
+//! - [`config`], the documented TOML config of `ratewire run`, with its
+//!   environment overrides and line-level checks.
 //!
 //! Exactly once: a commit books the records, the rejects, the offsets they
 //! cover and the state of every partition together; a restart resumes each

@@ -24,14 +24,6 @@ pub struct PartitionKey {
     pub partition: i32,
 }
 
-impl PartitionKey {
-    /// The key of a message.
-    #[must_use]
-    pub fn of(message: &Message) -> Self {
-        Self { topic: message.topic.clone(), partition: message.partition }
-    }
-}
-
 impl std::fmt::Display for PartitionKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}[{}]", self.topic, self.partition)

@@ -18,6 +18,7 @@
 //! barrier's segments together. A full queue blocks its sender: a slow
 //! ledger holds back the workers, and they hold back the source.
 
+use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,12 +27,14 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use ratewire_ledger::{Ledger, SourceRange};
-use ratewire_rater::RaterConfig;
 use ratewire_rater::dedup::EventIds;
+use ratewire_rater::money::Currency;
+use ratewire_rater::{RaterConfig, RejectCode};
+use rust_decimal::Decimal;
 
 use crate::bounds::{BARRIERS_IN_FLIGHT_MAX, POLL_TIMEOUT_MS};
 use crate::error::Error;
-use crate::message::{Message, PartitionKey};
+use crate::message::Message;
 use crate::reference::ReferenceHandle;
 use crate::sink::{Committed, LedgerStage, SideOutput};
 use crate::state::PartitionState;
@@ -115,10 +118,10 @@ pub struct Summary {
     pub actions: u64,
     /// Ledger commits made.
     pub commits: u64,
-    /// Rejects by code (`"1001 MALFORMED_JSON"`).
-    pub rejected_by_code: std::collections::BTreeMap<String, u64>,
+    /// Rejects by code.
+    pub rejected_by_code: BTreeMap<RejectCode, u64>,
     /// Gross amounts booked, by service and currency.
-    pub gross_by_service: std::collections::BTreeMap<(String, String), rust_decimal::Decimal>,
+    pub gross_by_service: BTreeMap<(Arc<str>, Currency), Decimal>,
     /// Every partition's committed span at the end.
     pub positions: Vec<SourceRange>,
 }
@@ -171,13 +174,12 @@ impl Pipeline {
         let Self { ledger, checkpoint, side, reference, committed_ids, options } = self;
         let workers = options.rate_workers.max(1);
         let restored = crate::state::decode(&checkpoint)?;
+        drop(checkpoint);
+        let stage = LedgerStage::new(ledger, side, workers, &restored)?;
         let mut per_worker: Vec<Vec<PartitionState>> = (0..workers).map(|_| Vec::new()).collect();
         for s in restored {
-            let key = PartitionKey { topic: s.topic.as_str().into(), partition: s.partition };
-            per_worker[route(&key, workers)].push(s);
+            per_worker[route(&s.topic, s.partition, workers)].push(s);
         }
-        let stage = LedgerStage::new(ledger, side, workers, &checkpoint)?;
-        drop(checkpoint);
 
         let queue = options.queue_batches_max.max(1);
         let (segment_tx, segment_rx) = bounded::<Segment>(queue * workers);
@@ -258,10 +260,10 @@ fn commit_loop(mut stage: LedgerStage, segments: &Receiver<Segment>, acks: &Send
 }
 
 /// The worker that owns a partition.
-fn route(key: &PartitionKey, workers: usize) -> usize {
+fn route(topic: &str, partition: i32, workers: usize) -> usize {
     // SipHash with fixed keys: a partition goes to the same worker in every run.
     let mut hasher = std::hash::DefaultHasher::new();
-    key.hash(&mut hasher);
+    (topic, partition).hash(&mut hasher);
     usize::try_from(hasher.finish() % workers as u64).unwrap_or(0)
 }
 
@@ -309,7 +311,7 @@ impl Driver {
             }
             match source.poll(poll_timeout)? {
                 Some(message) => {
-                    let w = route(&PartitionKey::of(&message), self.work_txs.len());
+                    let w = route(&message.topic, message.partition, self.work_txs.len());
                     self.buffers[w].push(message);
                     self.since_barrier += 1;
                     if self.buffers[w].len() >= self.options.batch_messages_max {
@@ -359,7 +361,7 @@ impl Driver {
         s.rejected += c.rejected;
         s.actions += c.actions;
         for (code, n) in &c.rejected_by_code {
-            *s.rejected_by_code.entry(code.clone()).or_default() += n;
+            *s.rejected_by_code.entry(*code).or_default() += n;
         }
         for (key, gross) in &c.gross_by_service {
             *s.gross_by_service.entry(key.clone()).or_default() += gross;

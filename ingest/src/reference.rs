@@ -61,17 +61,6 @@ impl ReferenceHandle {
         })
     }
 
-    /// A handle serving `reference`, with no files behind it (tests).
-    #[must_use]
-    pub fn fixed(reference: Reference) -> Self {
-        Self {
-            catalog_path: PathBuf::new(),
-            accounts_path: PathBuf::new(),
-            current: ArcSwap::from_pointee(reference),
-            modified: ArcSwap::from_pointee((None, None)),
-        }
-    }
-
     /// The pair in force now.
     #[must_use]
     pub fn load(&self) -> Arc<Reference> {

@@ -12,12 +12,13 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use ratewire_ledger::{Commit, Ledger, RejectedEvent, SourceRange};
-use ratewire_rater::{Action, Output};
+use ratewire_rater::money::Currency;
+use ratewire_rater::{Action, Output, RejectCode};
 use rust_decimal::Decimal;
 
 use crate::error::Error;
 use crate::message::PartitionKey;
-use crate::state;
+use crate::state::{self, PartitionState};
 use crate::worker::Segment;
 
 /// Where rejected events and threshold actions are published.
@@ -59,10 +60,10 @@ pub struct Committed {
     pub rejected: u64,
     /// Actions published in it.
     pub actions: u64,
-    /// Rejects by code (`"1001 MALFORMED_JSON"`).
-    pub rejected_by_code: BTreeMap<String, u64>,
+    /// Rejects by code.
+    pub rejected_by_code: BTreeMap<RejectCode, u64>,
     /// Gross amounts booked, by service and currency.
-    pub gross_by_service: BTreeMap<(String, String), Decimal>,
+    pub gross_by_service: BTreeMap<(Arc<str>, Currency), Decimal>,
 }
 
 /// The ledger and side outputs, and the latest state of every partition.
@@ -79,12 +80,12 @@ impl LedgerStage {
         ledger: Ledger,
         side: Box<dyn SideOutput>,
         workers: usize,
-        restored: &[u8],
+        restored: &[PartitionState],
     ) -> Result<Self, Error> {
         let mut states = BTreeMap::new();
-        for s in state::decode(restored)? {
+        for s in restored {
             let key = PartitionKey { topic: s.topic.as_str().into(), partition: s.partition };
-            states.insert(key, state::encode_partition(&s)?);
+            states.insert(key, state::encode_partition(s)?);
         }
         Ok(Self { ledger, side, workers, states, pending: BTreeMap::new() })
     }
@@ -141,12 +142,11 @@ impl LedgerStage {
             ..Committed::default()
         };
         for r in &rejects {
-            let code = r.rejected.reject.code;
-            *committed.rejected_by_code.entry(format!("{} {}", code.number(), code.name())).or_default() += 1;
+            *committed.rejected_by_code.entry(r.rejected.reject.code).or_default() += 1;
         }
         for r in &output.rated {
-            let key = (r.service.to_string(), r.currency.to_string());
-            *committed.gross_by_service.entry(key).or_default() += r.gross;
+            // Keyed by the record's shared service name: no allocation per record.
+            *committed.gross_by_service.entry((r.service.clone(), r.currency)).or_default() += r.gross;
         }
         if ranges.is_empty() {
             committed.positions = self.ledger.offsets().to_vec();

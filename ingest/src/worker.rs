@@ -13,7 +13,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use ratewire_ledger::{RejectedEvent, SourceRange};
 use ratewire_rater::dedup::{EventIds, duplicate};
-use ratewire_rater::{Event, Output, Rater, RaterConfig, Reject, decode_bounded};
+use ratewire_rater::{Output, Rater, RaterConfig, decode_bounded};
 
 use crate::error::Error;
 use crate::message::{Message, PartitionKey};
@@ -123,33 +123,35 @@ impl Worker {
     }
 
     fn rate_one(&mut self, message: Message, now: DateTime<Utc>) -> Result<(), Error> {
-        let key = PartitionKey::of(&message);
-        let partition = match self.partitions.get_mut(&key) {
+        let Message { topic, partition, offset, payload } = message;
+        let key = PartitionKey { topic, partition };
+        let state = match self.partitions.get_mut(&key) {
             Some(p) => p,
             None => {
                 let p = self.partition(&key)?;
-                self.partitions.entry(key).or_insert(p)
+                self.partitions.entry(key.clone()).or_insert(p)
             }
         };
-        if message.offset < partition.next {
+        if offset < state.next {
             return Ok(());
         }
-        partition.first.get_or_insert(message.offset);
-        partition.next = message.offset + 1;
-        partition.dirty = true;
+        state.first.get_or_insert(offset);
+        state.next = offset + 1;
+        state.dirty = true;
         self.segment.consumed += 1;
 
         let out = &mut self.segment.output;
         let scratch = &mut self.scratch;
-        let decoded = decode_bounded(&message.payload, self.message_bytes_max);
-        match &decoded {
-            Err(reject) => partition.rater.reject_payload(reject.clone(), scratch),
+        let decoded = decode_bounded(&payload, self.message_bytes_max);
+        let event_time = decoded.as_ref().ok().map(|e| e.time);
+        match decoded {
+            Err(reject) => state.rater.reject_payload(reject, scratch),
             Ok(event) if self.committed_ids.contains(&event.id) || self.ids.contains(&event.id) => {
-                reject_event(&partition.rater, duplicate(&event.id), event, scratch);
+                state.rater.reject_event(duplicate(&event.id), &event, scratch);
             }
             Ok(event) => {
                 let rated_before = out.rated.len();
-                partition.rater.rate(event, now, out);
+                state.rater.rate(&event, now, out);
                 // The rater pushes a content reject into `out`: move it to
                 // the scratch buffer, where rejects get their payload.
                 scratch.rejected.append(&mut out.rejected);
@@ -160,16 +162,11 @@ impl Worker {
                 }
             }
         }
-        let event_time = decoded.as_ref().ok().map(|e| e.time);
-        for rejected in scratch.rejected.drain(..) {
-            self.segment.rejects.push(RejectedEvent {
-                rejected,
-                event_time,
-                payload: message.payload.clone(),
-                source: message.topic.clone(),
-                partition: message.partition,
-                offset: message.offset,
-            });
+        // A message is rejected once at most, so the payload moves into it.
+        debug_assert!(scratch.rejected.len() <= 1, "one reject per message");
+        if let Some(rejected) = scratch.rejected.pop() {
+            let source = key.topic;
+            self.segment.rejects.push(RejectedEvent { rejected, event_time, payload, source, partition, offset });
         }
         Ok(())
     }
@@ -217,14 +214,5 @@ impl Worker {
             p.dirty = false;
         }
         Ok(segment)
-    }
-}
-
-/// Books a reject of a decoded event, naming its id and account.
-fn reject_event(rater: &Rater, reject: Reject, event: &Event, out: &mut Output) {
-    rater.reject_payload(reject, out);
-    if let Some(r) = out.rejected.last_mut() {
-        r.event_id = Some(event.id.clone());
-        r.account = Some(event.account.clone());
     }
 }

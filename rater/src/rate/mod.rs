@@ -129,13 +129,19 @@ impl Rater {
     /// period change) or a reject, and any actions.
     pub fn rate(&mut self, event: &Event, now: DateTime<Utc>, out: &mut Output) {
         if let Err(reject) = self.try_rate(event, now, out) {
-            out.rejected.push(Rejected {
-                event_id: Some(event.id.clone()),
-                account: Some(event.account.clone()),
-                reject,
-                catalog_version: self.tables.version.clone(),
-            });
+            self.reject_event(reject, event, out);
         }
+    }
+
+    /// Books a reject of an event that decoded but is refused before
+    /// rating (a resent id, say), naming its id and account.
+    pub fn reject_event(&self, reject: Reject, event: &Event, out: &mut Output) {
+        out.rejected.push(Rejected {
+            event_id: Some(event.id.clone()),
+            account: Some(event.account.clone()),
+            reject,
+            catalog_version: self.tables.version.clone(),
+        });
     }
 
     /// Books a reject for a payload that did not decode.
