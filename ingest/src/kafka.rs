@@ -216,10 +216,17 @@ impl Source for KafkaSource {
         let resume = self.consumer.context().positions.lock().unwrap_or_else(PoisonError::into_inner).clone();
         for e in assignment.elements() {
             let (topic, partition) = (e.topic(), e.partition());
-            let (low, high) = self
-                .consumer
-                .fetch_watermarks(topic, partition, Duration::from_millis(WATERMARKS_TIMEOUT_MS))
-                .map_err(|e| Error::Source(format!("reading the watermarks of {topic}[{partition}]: {e}")))?;
+            let watermarks =
+                self.consumer.fetch_watermarks(topic, partition, Duration::from_millis(WATERMARKS_TIMEOUT_MS));
+            let (low, high) = match watermarks {
+                Ok(w) => w,
+                Err(e) => {
+                    // A busy or restarting broker: not known to be caught up,
+                    // so keep consuming and ask again when next idle.
+                    warn!("reading the watermarks of {topic}[{partition}]: {e}");
+                    return Ok(false);
+                }
+            };
             let polled = self.polled.get(&(Arc::from(topic), partition)).copied();
             let position = polled.or_else(|| resume.get(&(topic.to_string(), partition)).copied()).unwrap_or(low);
             if position < high {
