@@ -15,7 +15,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::catalog::{Diagnostic, LoadError};
-use crate::money::Currency;
+use crate::money::{AMOUNT_MAX, Currency};
 use crate::tables::Tables;
 
 /// Where an account stands in its life.
@@ -230,20 +230,20 @@ impl Accounts {
         let mut problems = Vec::new();
         for a in &self.list {
             let mut bad = |message: String| problems.push(Diagnostic { line: a.line, col: 1, message });
-            if let Some(plan) = &a.plan {
-                if !tables.plan_ids.contains_key(plan) {
-                    bad(format!("account {}: plan {plan:?} is not in catalog {}", a.id, tables.version));
-                }
+            if let Some(plan) = &a.plan
+                && !tables.plan_ids.contains_key(plan)
+            {
+                bad(format!("account {}: plan {plan:?} is not in catalog {}", a.id, tables.version));
             }
-            if let Some(partner) = &a.partner {
-                if !tables.partner_ids.contains_key(partner) {
-                    bad(format!("account {}: partner {partner:?} is not in the catalog", a.id));
-                }
+            if let Some(partner) = &a.partner
+                && !tables.partner_ids.contains_key(partner)
+            {
+                bad(format!("account {}: partner {partner:?} is not in the catalog", a.id));
             }
-            if let Some(region) = &a.tax_region {
-                if !tables.tax_ids.contains_key(region) {
-                    bad(format!("account {}: tax_region {region:?} has no tax in the catalog", a.id));
-                }
+            if let Some(region) = &a.tax_region
+                && !tables.tax_ids.contains_key(region)
+            {
+                bad(format!("account {}: tax_region {region:?} has no tax in the catalog", a.id));
             }
             for (balance, _) in &a.balances {
                 if !tables.balance_ids.contains_key(balance) {
@@ -312,8 +312,8 @@ fn account(row: Row, line: usize) -> Result<AccountRef, String> {
         None => Decimal::ZERO,
         Some(c) => Decimal::from_str(&c)
             .ok()
-            .filter(|d| !d.is_sign_negative())
-            .ok_or(format!("account {id}: credit_limit {c:?} is not a non-negative decimal"))?,
+            .filter(|d| !d.is_sign_negative() && *d <= AMOUNT_MAX)
+            .ok_or(format!("account {id}: credit_limit {c:?} is not a decimal from 0 to {AMOUNT_MAX}"))?,
     };
     let activated = match non_empty(row.activated) {
         None => None,
@@ -339,7 +339,9 @@ fn account(row: Row, line: usize) -> Result<AccountRef, String> {
     let mut balances = Vec::with_capacity(pairs.len());
     for (name, amount) in pairs {
         let value = Decimal::from_str(&amount)
-            .map_err(|_| format!("account {id}: balance {name}: {amount:?} is not a decimal"))?;
+            .ok()
+            .filter(|d| d.abs() <= AMOUNT_MAX)
+            .ok_or(format!("account {id}: balance {name}: {amount:?} is not a decimal of at most {AMOUNT_MAX}"))?;
         balances.push((name, value));
     }
     Ok(AccountRef {

@@ -16,6 +16,28 @@ pub const LEDGER_SCALE: u32 = 10;
 /// The most decimal places a tariff may round to.
 pub const TARIFF_DECIMALS_MAX: u32 = 6;
 
+// Magnitude bounds. Together they keep every charge, and every sum of
+// charges an account can build up, far inside what a `Decimal` holds
+// (about 7.9 x 10^28), so rating never overflows: an event's usage charge
+// is at most QUANTITY_MAX x UNIT_PRICE_MAX = 10^18, its fees a few
+// AMOUNT_MAX, and 10^10 such events still fit in one sum. A larger value is
+// refused where it enters: the decoder rejects the event, the catalog or
+// accounts loader refuses the file.
+
+/// The largest quantity or money amount, in absolute value, one event may
+/// carry: 10^12 (a terabyte in bytes, 31,000 years in seconds).
+pub const QUANTITY_MAX: Decimal = Decimal::from_parts(0xD4A5_1000, 0xE8, 0, false, 0);
+
+/// The largest price per unit of quantity a catalog may set: a rate's
+/// price (flat, band or tier) divided by its `rate_unit`, or a package's
+/// price divided by its size: 10^6.
+pub const UNIT_PRICE_MAX: Decimal = Decimal::from_parts(1_000_000, 0, 0, false, 0);
+
+/// The largest fixed amount in a catalog or the accounts reference data
+/// (a fee, a grant, a price before its rate unit, a credit limit, an
+/// opening balance), in absolute value: 10^12.
+pub const AMOUNT_MAX: Decimal = QUANTITY_MAX;
+
 /// How a value is brought to a number of decimals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -148,6 +170,16 @@ mod tests {
 
     fn d(s: &str) -> Decimal {
         Decimal::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn bounds_are_the_powers_of_ten_they_claim() {
+        assert_eq!(QUANTITY_MAX, d("1000000000000"));
+        assert_eq!(UNIT_PRICE_MAX, d("1000000"));
+        assert_eq!(AMOUNT_MAX, d("1000000000000"));
+        // The worst event and 10^10 of them still fit.
+        let worst = QUANTITY_MAX * UNIT_PRICE_MAX + AMOUNT_MAX * Decimal::from(4);
+        assert!(worst.checked_mul(Decimal::from(10_000_000_000_u64)).is_some());
     }
 
     fn at2(mode: RoundingMode) -> Rounding {

@@ -29,7 +29,8 @@ pub enum RejectCode {
     UnknownService = 2002,
     /// A quantity or amount is negative where it may not be.
     NegativeQuantity = 2003,
-    /// A quantity is above the service's `quantity_max`.
+    /// A quantity or amount is above the service's `quantity_max`, or above
+    /// `money::QUANTITY_MAX`, the most any event may carry.
     QuantityTooLarge = 2004,
     /// The event time is outside the accepted window.
     TimeOutOfWindow = 2005,

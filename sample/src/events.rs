@@ -580,13 +580,14 @@ impl<'w> Generator<'w> {
             self.stats.bad += 1;
             return Some(self.bad(ms));
         }
-        if roll >= bad && roll < lifecycle {
-            if let Some((account, line)) = self.lifecycle(ms) {
-                self.stats.lifecycle += 1;
-                let keyed = (self.key(account), line);
-                self.remember(&keyed);
-                return Some(keyed);
-            }
+        if roll >= bad
+            && roll < lifecycle
+            && let Some((account, line)) = self.lifecycle(ms)
+        {
+            self.stats.lifecycle += 1;
+            let keyed = (self.key(account), line);
+            self.remember(&keyed);
+            return Some(keyed);
         }
         let (f, account) = self.usage_fields(ms);
         let keyed = (self.key(account), f.json());

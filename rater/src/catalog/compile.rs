@@ -13,7 +13,7 @@ use super::Diagnostic;
 use super::model::{
     Amount, BandSpec, CatalogFile, ModelName, Name, PlanSpec, Proration, RateSpec, RoundingSpec, ScheduleSpec,
 };
-use crate::money::{Currency, Rounding, TARIFF_DECIMALS_MAX};
+use crate::money::{AMOUNT_MAX, Currency, QUANTITY_MAX, Rounding, TARIFF_DECIMALS_MAX, UNIT_PRICE_MAX};
 use crate::tables::{
     BalanceDef, BalanceId, DAY_TYPES, Discount, DiscountOff, HOLIDAY, MAIN_BALANCE_NAME, Model, Override, Partner,
     Plan, PlanVersion, PrefixTable, Rate, RateIndex, Recurring, Schedule, Service, ServiceId, Tables, Tax, Thresholds,
@@ -245,7 +245,7 @@ impl Compiler<'_> {
         if v.is_sign_negative() && !v.is_zero() {
             self.error(a.span(), format!("{what} is {v}; it must not be negative"));
         }
-        v
+        self.bounded(a, what)
     }
 
     fn positive(&mut self, a: &Spanned<Amount>, what: &str) -> Decimal {
@@ -253,7 +253,43 @@ impl Compiler<'_> {
         if v <= Decimal::ZERO {
             self.error(a.span(), format!("{what} is {v}; it must be greater than zero"));
         }
+        self.bounded(a, what)
+    }
+
+    /// Every number of a catalog is within [`AMOUNT_MAX`], so that no charge
+    /// built from it can overflow (see `money`).
+    fn bounded(&mut self, a: &Spanned<Amount>, what: &str) -> Decimal {
+        let v = a.get_ref().0;
+        if v.abs() > AMOUNT_MAX {
+            self.error(a.span(), format!("{what} is {v}; it may be at most {AMOUNT_MAX}"));
+        }
         v
+    }
+
+    /// The highest price per unit of quantity a rate charges is within
+    /// [`UNIT_PRICE_MAX`].
+    fn unit_price(&mut self, model: &Model, rate_unit: Decimal, span: Range<usize>, context: &str) {
+        let (price, per) = match model {
+            Model::Flat(p) | Model::PerDevice { price: p, .. } => (*p, rate_unit),
+            Model::Banded { prices, .. } => (prices.iter().copied().max().unwrap_or_default(), rate_unit),
+            Model::Graduated(tiers) | Model::Volume(tiers) => {
+                (tiers.iter().map(|t| t.price).max().unwrap_or_default(), rate_unit)
+            }
+            Model::Package { size, price } => (*price, *size),
+            Model::Percentage(_) => return,
+        };
+        if per <= Decimal::ZERO {
+            return; // Reported where the unit or size was read.
+        }
+        if price.checked_div(per).is_none_or(|unit| unit > UNIT_PRICE_MAX) {
+            self.error(
+                span,
+                format!(
+                    "{context}: a price of {price} per {per} units charges more than {UNIT_PRICE_MAX} per unit; \
+                     use a larger rate_unit (or package_size) or a smaller price"
+                ),
+            );
+        }
     }
 
     fn percent(&mut self, a: &Spanned<Amount>, what: &str) -> Decimal {
@@ -279,10 +315,10 @@ impl Compiler<'_> {
     }
 
     fn window(&mut self, from: Option<NaiveDate>, to: Option<NaiveDate>, span: Option<Range<usize>>, what: &str) {
-        if let (Some(from), Some(to), Some(span)) = (from, to, span) {
-            if to <= from {
-                self.error(span, format!("{what}: valid_to {to} is not after valid_from {from}"));
-            }
+        if let (Some(from), Some(to), Some(span)) = (from, to, span)
+            && to <= from
+        {
+            self.error(span, format!("{what}: valid_to {to} is not after valid_from {from}"));
         }
     }
 
@@ -497,15 +533,13 @@ impl Compiler<'_> {
                     }
                 }
             }
-            if let Some(unit) = &unit {
-                if !names.service_units.iter().any(|u| u == unit) {
-                    self.error(
-                        spec.unit.span(),
-                        format!(
-                            "balance {bname}: no service is measured in {unit:?} (use \"money\" for a money balance)"
-                        ),
-                    );
-                }
+            if let Some(unit) = &unit
+                && !names.service_units.iter().any(|u| u == unit)
+            {
+                self.error(
+                    spec.unit.span(),
+                    format!("balance {bname}: no service is measured in {unit:?} (use \"money\" for a money balance)"),
+                );
             }
             let zones = spec.zones.as_ref().map(|z| {
                 let mut ids: Vec<ZoneId> = z.iter().filter_map(|n| self.lookup(&names.zones, n, "zone")).collect();
@@ -553,16 +587,16 @@ impl Compiler<'_> {
         for (n, v) in spec.versions.iter().enumerate() {
             let context = format!("plan {pname} version {}", n + 1);
             let Some(effective_from) = self.date(&v.effective_from) else { continue };
-            if let Some(prev) = versions.last() {
-                if effective_from <= prev.effective_from {
-                    self.error(
-                        v.effective_from.span(),
-                        format!(
-                            "{context}: effective_from {effective_from} is not after the previous version's {}",
-                            prev.effective_from
-                        ),
-                    );
-                }
+            if let Some(prev) = versions.last()
+                && effective_from <= prev.effective_from
+            {
+                self.error(
+                    v.effective_from.span(),
+                    format!(
+                        "{context}: effective_from {effective_from} is not after the previous version's {}",
+                        prev.effective_from
+                    ),
+                );
             }
             let mut fee_ids = HashSet::new();
             let mut recurring = Vec::new();
@@ -736,16 +770,27 @@ impl Compiler<'_> {
         let increments = match &spec.increments {
             None => None,
             Some(inc) => match inc.get_ref().as_slice() {
-                [first, next] if first.0 > Decimal::ZERO && next.0 > Decimal::ZERO => Some((first.0, next.0)),
+                [first, next]
+                    if first.0 > Decimal::ZERO
+                        && next.0 > Decimal::ZERO
+                        && first.0 <= QUANTITY_MAX
+                        && next.0 <= QUANTITY_MAX =>
+                {
+                    Some((first.0, next.0))
+                }
                 _ => {
                     self.error(
                         inc.span(),
-                        format!("{context}: increments must be two positive numbers [first, next], such as [60, 1]"),
+                        format!(
+                            "{context}: increments must be two positive numbers [first, next] of at most \
+                             {QUANTITY_MAX}, such as [60, 1]"
+                        ),
                     );
                     None
                 }
             },
         };
+        self.unit_price(&model, rate_unit, spec.model.span(), context);
         let rounding = self.rounding(spec.rounding.as_ref(), rounding);
         if rounding.at == crate::money::RoundAt::Increment && (increments.is_none() || model_name != ModelName::PerUnit)
         {
@@ -757,10 +802,10 @@ impl Compiler<'_> {
         };
         let minimum = amount(self, &spec.minimum, "minimum");
         let maximum = amount(self, &spec.maximum, "maximum");
-        if let (Some(min), Some(max), Some(span)) = (minimum, maximum, spec.maximum.as_ref().map(Spanned::span)) {
-            if max < min {
-                self.error(span, format!("{context}: maximum {max} is below minimum {min}"));
-            }
+        if let (Some(min), Some(max), Some(span)) = (minimum, maximum, spec.maximum.as_ref().map(Spanned::span))
+            && max < min
+        {
+            self.error(span, format!("{context}: maximum {max} is below minimum {min}"));
         }
         Some(Rate {
             model,

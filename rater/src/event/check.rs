@@ -12,7 +12,7 @@ use super::{
     Body, DESTINATION_DIGITS_MAX, ENVELOPE_VERSION, Event, ID_BYTES_MAX, Money, SubscriptionAction, TEXT_BYTES_MAX,
     Usage, timestamp,
 };
-use crate::money::{Currency, LEDGER_SCALE};
+use crate::money::{Currency, LEDGER_SCALE, QUANTITY_MAX};
 use crate::reject::{Reject, RejectCode};
 
 /// A CloudEvent when `specversion` is there, a native envelope otherwise.
@@ -229,8 +229,22 @@ fn time(f: &Field<'_>, name: &'static str) -> Result<DateTime<Utc>, Reject> {
     Ok(t)
 }
 
+/// A quantity or amount: exact, and within [`QUANTITY_MAX`] either way.
 #[inline]
 fn decimal(f: &Field<'_>, name: &'static str) -> Result<Decimal, Reject> {
+    let d = exact(f, name)?;
+    if d.abs() > QUANTITY_MAX {
+        return Err(Reject::field(
+            RejectCode::QuantityTooLarge,
+            name,
+            format!("{name}: {d} is more than any event may carry ({QUANTITY_MAX})"),
+        ));
+    }
+    Ok(d)
+}
+
+#[inline]
+fn exact(f: &Field<'_>, name: &'static str) -> Result<Decimal, Reject> {
     match f {
         Field::Absent => Err(missing(name)),
         Field::Unsigned(n) => Ok(Decimal::from(*n)),
@@ -242,9 +256,6 @@ fn decimal(f: &Field<'_>, name: &'static str) -> Result<Decimal, Reject> {
             // could not hold exactly is refused here, not rounded there.
             if d.scale() > LEDGER_SCALE && d.normalize().scale() > LEDGER_SCALE {
                 return Err(invalid(name, format!("{name}: {s:?} has more than {LEDGER_SCALE} decimal places")));
-            }
-            if d.abs() >= Decimal::from_i128_with_scale(10_i128.pow(28), 0) {
-                return Err(invalid(name, format!("{name}: {s:?} has more than 28 integer digits")));
             }
             Ok(d)
         }

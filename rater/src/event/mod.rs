@@ -242,16 +242,19 @@ mod tests {
             format!(r#"{{"v":1,"id":"e1","account":"A1","kind":"usage","time":"{t}","service":"sms","quantity":{q}}}"#)
         };
         let fine = "2026-11-03T10:00:00.123456Z";
-        for q in ["\"0.0000000001\"", "\"2.500000000000\"", "\"9999999999999999999999999999\""] {
+        for q in ["\"0.0000000001\"", "\"2.500000000000\"", "\"1000000000000\"", "\"999999999999.9999999999\""] {
             assert!(decode(usage(q, fine).as_bytes()).is_ok(), "{q}");
         }
-        for (q, at, field) in [
-            ("\"0.00000000001\"", fine, "quantity"),
-            ("\"10000000000000000000000000000\"", fine, "quantity"),
-            ("1", "2026-11-03T10:00:00.1234567Z", "time"),
+        for (q, at, code, field) in [
+            ("\"0.00000000001\"", fine, RejectCode::InvalidField, "quantity"),
+            ("\"10000000000000000000000000000\"", fine, RejectCode::QuantityTooLarge, "quantity"),
+            ("\"1e400\"", fine, RejectCode::InvalidField, "quantity"),
+            ("\"1000000000000.0000000001\"", fine, RejectCode::QuantityTooLarge, "quantity"),
+            ("1000000000001", fine, RejectCode::QuantityTooLarge, "quantity"),
+            ("1", "2026-11-03T10:00:00.1234567Z", RejectCode::InvalidField, "time"),
         ] {
             let r = reject(&usage(q, at));
-            assert_eq!((r.code, r.field), (RejectCode::InvalidField, Some(field)), "{q} {at}");
+            assert_eq!((r.code, r.field), (code, Some(field)), "{q} {at}");
         }
         let payment = r#"{"v":1,"id":"p","kind":"payment","account":"A","time":"2026-11-03T10:00:00Z","amount":"1.000000000001"}"#;
         assert_eq!(reject(payment).field, Some("amount"));

@@ -215,10 +215,10 @@ impl Rater {
     }
 
     fn find(&self, account: &str) -> Option<usize> {
-        if let Some(&i) = self.index.get(&self.ids.hash_one(account)) {
-            if &*self.states[i as usize].id == account {
-                return Some(i as usize);
-            }
+        if let Some(&i) = self.index.get(&self.ids.hash_one(account))
+            && &*self.states[i as usize].id == account
+        {
+            return Some(i as usize);
         }
         self.collided.get(account).map(|&i| i as usize)
     }
@@ -506,14 +506,14 @@ impl Ctx<'_> {
             return Err(invalid(state));
         }
         let date = self.local.date;
-        if let (Some(p), SubscriptionAction::Activate | SubscriptionAction::ChangePlan) = (new_plan, action) {
-            if tables.plans[p as usize].version_at(date).is_none() {
-                return Err(Reject::field(
-                    RejectCode::NoPlan,
-                    "plan",
-                    format!("plan: {} has no version in force on {date}", tables.plans[p as usize].id),
-                ));
-            }
+        if let (Some(p), SubscriptionAction::Activate | SubscriptionAction::ChangePlan) = (new_plan, action)
+            && tables.plans[p as usize].version_at(date).is_none()
+        {
+            return Err(Reject::field(
+                RejectCode::NoPlan,
+                "plan",
+                format!("plan: {} has no version in force on {date}", tables.plans[p as usize].id),
+            ));
         }
         advance(tables, state, date, out);
         let period = self.period(state);
@@ -643,11 +643,13 @@ impl Ctx<'_> {
     }
 
     fn check_unpaid(&self, state: &mut AccountState, out: &mut Output) {
-        if let Some(due) = state.owed_due {
-            if self.local.date >= due && state.owed > Decimal::ZERO && state.blocked.is_none() {
-                state.blocked = Some(ActionReason::Unpaid);
-                self.act(state, ActionKind::Block, ActionReason::Unpaid, out);
-            }
+        if let Some(due) = state.owed_due
+            && self.local.date >= due
+            && state.owed > Decimal::ZERO
+            && state.blocked.is_none()
+        {
+            state.blocked = Some(ActionReason::Unpaid);
+            self.act(state, ActionKind::Block, ActionReason::Unpaid, out);
         }
     }
 

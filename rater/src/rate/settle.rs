@@ -35,7 +35,8 @@ pub(crate) fn settle(tables: &Tables, state: &mut AccountState, charge: &Charge,
     rec.discounts = applied;
     rec.net = charge.amount - discount;
     assert!(
-        discount.abs() <= charge.amount.abs() && !(discount * charge.amount).is_sign_negative(),
+        discount.abs() <= charge.amount.abs()
+            && (discount.is_zero() || discount.is_sign_negative() == charge.amount.is_sign_negative()),
         "discount within the charge, of its sign"
     );
 
@@ -52,10 +53,10 @@ pub(crate) fn settle(tables: &Tables, state: &mut AccountState, charge: &Charge,
             rec.partner_share = charge.rounding.round_event(rec.net * partner.share_factor);
         }
     }
-    if let Some(tax) = state.tax_idx.map(|t| &tables.taxes[t as usize]) {
-        if charge.service.is_none_or(|s| !tax.exempt.contains(&s)) {
-            rec.tax = charge.rounding.round_event(rec.net * tax.rate_factor);
-        }
+    if let Some(tax) = state.tax_idx.map(|t| &tables.taxes[t as usize])
+        && charge.service.is_none_or(|s| !tax.exempt.contains(&s))
+    {
+        rec.tax = charge.rounding.round_event(rec.net * tax.rate_factor);
     }
     rec.gross = rec.net + rec.tax;
     if !rec.gross.is_zero() {
