@@ -9,7 +9,9 @@
 //!    `_manifest`);
 //! 5. writes the manifest under a temporary name and fsyncs it;
 //! 6. renames the manifest into place, the commit point, and fsyncs
-//!    `_manifest`.
+//!    `_manifest`;
+//! 7. removes the previous commit's checkpoint, which no recovery reads
+//!    any more (so `_manifest` holds one checkpoint, not one per commit).
 //!
 //! One process at a time may have a ledger open: [`Ledger::open`] takes an
 //! exclusive `flock(2)` on `_manifest/LOCK`, which the operating system
@@ -319,8 +321,14 @@ impl Ledger {
             positions,
             checkpoint: CheckpointFile { path: format!("{MANIFEST_DIR}/{}", checkpoint_name(sequence)), bytes: size },
         };
+        let previous = self.checkpoint.take();
         self.publish(&manifest, hook)?;
         self.broken = false;
+        if let Some(previous) = previous.filter(|p| p.path != manifest.checkpoint.path) {
+            // Best effort: the commit stands either way, and a checkpoint
+            // left behind is removed as debris when the ledger is next opened.
+            let _ = fs::remove_file(in_ledger(&self.dir, &previous.path));
+        }
         Ok(manifest)
     }
 

@@ -204,6 +204,28 @@ fn commits_are_read_back_by_a_reopened_ledger() {
 }
 
 #[test]
+fn only_the_latest_checkpoint_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let batches = batches();
+    let (mut ledger, _) = Ledger::open(dir.path()).unwrap();
+    let checkpoints = || {
+        let mut names: Vec<String> = std::fs::read_dir(dir.path().join(MANIFEST_DIR))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".checkpoint"))
+            .collect();
+        names.sort();
+        names
+    };
+    ledger.commit(&batches[0].commit()).unwrap();
+    assert_eq!(checkpoints(), ["00000000000000000001.checkpoint"]);
+    ledger.commit(&batches[1].commit()).unwrap();
+    assert_eq!(checkpoints(), ["00000000000000000002.checkpoint"]);
+    drop(ledger);
+    assert_eq!(recover(dir.path()).checkpoint, b"state after batch 1");
+}
+
+#[test]
 fn committed_offsets_are_refused_again_before_anything_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let batches = batches();
