@@ -100,11 +100,37 @@ struct Row {
     balances: Option<BalancesField>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+/// Opening balances: `main=10.00;bonus=2` (CSV, or a TOML string) or a
+/// TOML table `{ main = "10.00", bonus = 2 }`.
+#[derive(Debug)]
 enum BalancesField {
     Text(String),
     Table(std::collections::BTreeMap<String, Text>),
+}
+
+impl<'de> Deserialize<'de> for BalancesField {
+    // By hand rather than `untagged`: an untagged enum buffers the value and
+    // then reads a `Text` strictly as a string, refusing `bonus = 2`.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = BalancesField;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("balances as \"name=amount;...\" or a table of name = amount")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<BalancesField, E> {
+                Ok(BalancesField::Text(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<BalancesField, A::Error> {
+                let mut table = std::collections::BTreeMap::new();
+                while let Some((name, amount)) = map.next_entry::<String, Text>()? {
+                    table.insert(name, amount);
+                }
+                Ok(BalancesField::Table(table))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// A value written as a string or, in TOML, as an integer (`50`); floats
@@ -130,7 +156,10 @@ impl<'de> Deserialize<'de> for Text {
                 Ok(Text(v.to_string()))
             }
         }
-        d.deserialize_any(V)
+        // CSV hands a field over as its text only when asked for a string
+        // (asked for anything, it reads `50.5` as a float); TOML ignores the
+        // hint and gives integers as integers, and floats, refused, as floats.
+        d.deserialize_str(V)
     }
 }
 
@@ -363,6 +392,20 @@ fn account(row: Row, line: usize) -> Result<AccountRef, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimal_credit_limits_are_read_exactly_from_csv_and_toml() {
+        let csv = Accounts::parse_csv("id,plan,credit_limit\nA1,m,50.50\nA2,m,7\n", "a.csv").unwrap();
+        let limits: Vec<String> = csv.list.iter().map(|a| a.credit_limit.to_string()).collect();
+        assert_eq!(limits, ["50.50", "7"]);
+        let toml = "[[accounts]]\nid = \"A1\"\nplan = \"m\"\ncredit_limit = \"50.50\"\n\n\
+                    [[accounts]]\nid = \"A2\"\nplan = \"m\"\ncredit_limit = 7\n";
+        let limits: Vec<String> =
+            Accounts::parse_toml(toml, "a.toml").unwrap().list.iter().map(|a| a.credit_limit.to_string()).collect();
+        assert_eq!(limits, ["50.50", "7"]);
+        let float = "[[accounts]]\nid = \"A1\"\nplan = \"m\"\ncredit_limit = 50.5\n";
+        assert!(Accounts::parse_toml(float, "a.toml").is_err(), "a TOML float is not exact");
+    }
 
     #[test]
     fn reads_csv_with_lines() {
