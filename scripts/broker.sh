@@ -11,6 +11,8 @@
 # State (the SQLite file, the log, the pid) lives in $RATEWIRE_BROKER_DIR,
 # by default ~/.cache/ratewire/broker/<port>; `start` keeps what an earlier
 # run stored, so a restarted broker still has its topics and messages.
+# RATEWIRE_BROKER_STORAGE=memory stores in memory instead (several times
+# faster, gone when the broker stops): what the benchmarks use.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
@@ -58,12 +60,16 @@ start() {
         exit 1
     fi
     # tansu reads the SQLite path relative to its working directory.
+    local storage="sqlite://tansu.db"
+    if [[ "${RATEWIRE_BROKER_STORAGE:-sqlite}" == memory ]]; then
+        storage="memory://tansu/"
+    fi
     cd "$dir"
     nohup "$tansu" broker \
         --cluster-id ratewire \
         --listener-url "tcp://127.0.0.1:$port" \
         --advertised-listener-url "tcp://127.0.0.1:$port" \
-        --storage-engine "sqlite://tansu.db" \
+        --storage-engine "$storage" \
         >>"$dir/tansu.log" 2>&1 &
     echo $! >"$dir/tansu.pid"
     for _ in $(seq 1 100); do

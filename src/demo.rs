@@ -124,6 +124,11 @@ accounts = "accounts.csv"
 
 [ledger]
 dir = "ledger-{run_id}"
+
+[http]
+# A free port, so that the demo never collides with a running instance;
+# the address is logged at start.
+listen = "127.0.0.1:0"
 "#
     )
 }

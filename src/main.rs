@@ -8,7 +8,9 @@ mod check;
 mod compact;
 mod config_check;
 mod demo;
+mod http;
 mod run;
+mod sql;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,6 +46,11 @@ enum Command {
     },
     /// Merge the small files of a ledger's partitions into one each.
     Compact(compact::CompactArgs),
+    /// Run SQL over the ledger (and the accounts): one query, or a prompt.
+    Sql(sql::SqlArgs),
+    /// Serve the ledger read-only over the Postgres wire protocol (psql,
+    /// BI tools), with password authentication.
+    ServeSql(sql::ServeSqlArgs),
     /// Check the configuration of `ratewire run`.
     Config {
         #[command(subcommand)]
@@ -83,6 +90,8 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Compact(args) => compact::run(&args),
+        Command::Sql(args) => sql::run(&args),
+        Command::ServeSql(args) => sql::serve_sql(&args),
         Command::Catalog { command: CatalogCommand::Check { file, accounts } } => {
             check::run(&file, accounts.as_deref())
         }

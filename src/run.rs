@@ -1,9 +1,13 @@
 //! `ratewire run --config ratewire.toml`: the streaming pipeline, Kafka to
 //! the ledger, until SIGTERM (or SIGINT), which drains, commits and exits.
 //!
-//! SIGHUP, or a change of the catalog or accounts file when `watch` is on,
-//! reloads the reference data: the new files are checked first, and a
-//! refused pair leaves the running one in force.
+//! SIGHUP, a change of the catalog or accounts file when `watch` is on, or
+//! `POST /admin/reload` reloads the reference data, all through [`reload`]:
+//! the new files are checked first, and a refused pair leaves the running
+//! one in force.
+//!
+//! The HTTP endpoint (`http.listen`, see `crate::http`) runs beside the
+//! pipeline on its own thread and stops with it.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,7 +18,9 @@ use std::time::Duration;
 use anyhow::Context;
 use log::{error, info, warn};
 use ratewire_ingest::config::Config;
-use ratewire_ingest::{KafkaOptions, KafkaSideOutput, KafkaSource, Options, Pipeline, ReferenceHandle, Summary, Until};
+use ratewire_ingest::{
+    KafkaOptions, KafkaSideOutput, KafkaSource, Metrics, Options, Pipeline, ReadyCheck, ReferenceHandle, Summary, Until,
+};
 use ratewire_ledger::{Ledger, WriterConfig};
 use ratewire_rater::dedup::EventIds;
 
@@ -56,6 +62,8 @@ pub fn serve(config: &Config, until: Until, stop: &Arc<AtomicBool>) -> anyhow::R
     let reference = ReferenceHandle::open(&config.catalog.catalog, &config.catalog.accounts)
         .context("loading the catalog and accounts")?;
     let reference = Arc::new(reference);
+    let metrics = Arc::new(Metrics::new()?);
+    metrics.watch_catalog(reference.clone());
     let writer = WriterConfig { row_group_rows: config.ledger.row_group_rows, zstd_level: config.ledger.zstd_level };
     let dir = &config.ledger.dir;
     let (ledger, recovery) =
@@ -74,7 +82,7 @@ pub fn serve(config: &Config, until: Until, stop: &Arc<AtomicBool>) -> anyhow::R
     );
 
     let kafka = kafka_options(config);
-    let mut source = KafkaSource::new(&kafka, &recovery.offsets)?;
+    let mut source = KafkaSource::new(&kafka, &recovery.offsets, metrics.clone())?;
     let side = KafkaSideOutput::new(&kafka)?;
     let p = &config.pipeline;
     let options = Options {
@@ -86,13 +94,26 @@ pub fn serve(config: &Config, until: Until, stop: &Arc<AtomicBool>) -> anyhow::R
         message_bytes_max: p.message_bytes_max,
         rater: p.rater(),
     };
-    let pipeline = Pipeline::new(ledger, recovery.checkpoint, ids, Box::new(side), reference.clone(), options);
+    let pipeline = Pipeline::new(ledger, recovery.checkpoint, ids, Box::new(side), reference.clone(), options)
+        .with_metrics(metrics.clone());
+
+    let token = crate::http::Token::from_env(&config.http.reload_token_env);
+    if let crate::http::Token::Disabled { var } = &token {
+        info!("POST /admin/reload is disabled: ${var} is not set");
+    }
+    let endpoint = crate::http::Endpoint {
+        metrics: &metrics,
+        reference: &reference,
+        ready: ReadyCheck { lag_max_messages: config.http.ready_lag_max_messages, ledger_dir: dir.clone() },
+        token,
+    };
 
     let pipeline_done = Arc::new(AtomicBool::new(false));
     let hup = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone()).context("installing SIGHUP")?;
     std::thread::scope(|scope| {
-        let watcher = scope.spawn(|| watch(&reference, &hup, config.catalog.watch, &pipeline_done));
+        let watcher = scope.spawn(|| watch(&reference, &metrics, &hup, config.catalog.watch, &pipeline_done));
+        let http = scope.spawn(|| crate::http::run(config.http.listen, &endpoint, &pipeline_done));
         let result = pipeline.run(&mut source, until, stop, &mut |c| {
             if c.consumed > 0 {
                 info!(
@@ -103,22 +124,36 @@ pub fn serve(config: &Config, until: Until, stop: &Arc<AtomicBool>) -> anyhow::R
         });
         pipeline_done.store(true, Ordering::Relaxed);
         let _ = watcher.join();
+        let _ = http.join();
         result.map_err(anyhow::Error::from)
     })
 }
 
 /// Reloads the reference data on SIGHUP or a file change, until `done`.
-fn watch(reference: &ReferenceHandle, hup: &AtomicBool, files: bool, done: &AtomicBool) {
+fn watch(reference: &ReferenceHandle, metrics: &Metrics, hup: &AtomicBool, files: bool, done: &AtomicBool) {
     while !done.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(RELOAD_CHECK_INTERVAL_MS));
-        let signalled = hup.swap(false, Ordering::Relaxed);
-        if signalled || (files && reference.changed()) {
-            match reference.reload() {
-                Ok(version) => info!("reloaded the catalog and accounts: catalog version {version} in force"),
-                Err(e) => error!("reload refused, the running catalog stays in force: {e}"),
-            }
+        if hup.swap(false, Ordering::Relaxed) {
+            let _ = reload(reference, metrics, "SIGHUP");
+        } else if files && reference.changed() {
+            let _ = reload(reference, metrics, "a file change");
         }
     }
+}
+
+/// Reloads the catalog and accounts because of `cause`, logs and counts
+/// the outcome: the one path of SIGHUP, file changes and `POST /admin/reload`.
+///
+/// # Errors
+/// The reload was refused; the running pair stays in force.
+pub fn reload(reference: &ReferenceHandle, metrics: &Metrics, cause: &str) -> Result<Arc<str>, ratewire_ingest::Error> {
+    let result = reference.reload();
+    metrics.catalog_reloaded(result.is_ok());
+    match &result {
+        Ok(version) => info!("reloaded the catalog and accounts ({cause}): catalog version {version} in force"),
+        Err(e) => error!("reload ({cause}) refused, the running catalog stays in force: {e}"),
+    }
+    result
 }
 
 fn kafka_options(config: &Config) -> KafkaOptions {

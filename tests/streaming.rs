@@ -107,6 +107,9 @@ commit_interval_ms = 200
 
 [pipeline]
 rate_workers = 2
+
+[http]
+listen = "127.0.0.1:0"
 "#,
         brokers = broker.brokers(),
         catalog = examples.join("catalog.toml").display(),
@@ -355,4 +358,107 @@ fn a_broker_restart_mid_stream_loses_and_doubles_nothing() {
     run_to_end(dir.path(), &broker);
 
     check(&ledger_view(dir.path()), &s);
+}
+
+/// `(account, event time in microseconds, catalog version)` of every rated
+/// usage row of the ledger in `dir`.
+fn rated_versions(dir: &Path) -> Vec<(String, i64, String)> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::TimestampMicrosecondType;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    let snapshot = ratewire_ledger::Snapshot::open(dir.join("ledger")).unwrap();
+    let mut rows = Vec::new();
+    for file in snapshot.files().iter().filter(|f| f.table == Table::Rated) {
+        let (_, handle) = snapshot.open_file(file).unwrap();
+        for batch in ParquetRecordBatchReaderBuilder::try_new(handle).unwrap().build().unwrap() {
+            let batch = batch.unwrap();
+            let column = |name: &str| batch.column_by_name(name).unwrap_or_else(|| panic!("column {name}"));
+            let (ids, accounts, versions) = (
+                column("event_id").as_string::<i32>(),
+                column("account").as_string::<i32>(),
+                column("catalog_version").as_string::<i32>(),
+            );
+            let times = column("event_time").as_primitive::<TimestampMicrosecondType>();
+            for i in 0..batch.num_rows() {
+                if is_usage_id(ids.value(i)) {
+                    rows.push((accounts.value(i).to_string(), times.value(i), versions.value(i).to_string()));
+                }
+            }
+        }
+    }
+    rows
+}
+
+/// Sends SIGHUP to `child`: reload the catalog and accounts.
+fn hang_up(child: &Child) {
+    assert!(Command::new("kill").args(["-HUP", &child.id().to_string()]).status().unwrap().success());
+}
+
+#[test]
+fn a_catalog_reload_under_load_switches_versions_between_events_and_loses_nothing() {
+    const OLD: &str = "version = \"2026-11-a\"";
+    const NEW: &str = "version = \"2026-11-reloaded\"";
+    let broker = Broker::start();
+    topics(&broker);
+    let s = stream(6_000, 4);
+    let dir = tempfile::tempdir().unwrap();
+    // The run reads its own copies, so that the test can change them.
+    let catalog = std::fs::read_to_string(examples().join("catalog.toml")).unwrap();
+    assert!(catalog.contains(OLD), "the example catalog's version line");
+    std::fs::write(dir.path().join("catalog.toml"), &catalog).unwrap();
+    std::fs::copy(examples().join("accounts.csv"), dir.path().join("accounts.csv")).unwrap();
+    let path = config(dir.path(), &broker, "reloading");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text = text
+        .replace(&examples().join("catalog.toml").display().to_string(), "catalog.toml")
+        .replace(&examples().join("accounts.csv").display().to_string(), "accounts.csv");
+    std::fs::write(&path, text).unwrap();
+
+    let producing = produce_slowly(&broker, s.messages.clone(), 40);
+    let child = spawn_run(dir.path(), false);
+    let committed = |min: u64| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while ratewire_ledger::Snapshot::open(dir.path().join("ledger")).map_or(0, |s| s.sequence()) < min {
+            assert!(Instant::now() < deadline, "no commit {min} within a minute");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    committed(3);
+    // A broken catalog is refused, and the running one stays in force.
+    std::fs::write(dir.path().join("catalog.toml"), catalog.replace(OLD, "version = 7")).unwrap();
+    hang_up(&child);
+    committed(6);
+    // A good one is taken between two events, while events flow.
+    std::fs::write(dir.path().join("catalog.toml"), catalog.replace(OLD, NEW)).unwrap();
+    hang_up(&child);
+    producing.join().unwrap();
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let out = wait_with_deadline(child, Instant::now() + Duration::from_secs(60));
+    let log = super::text(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("reload (SIGHUP) refused") && log.contains("catalog.toml:"),
+        "the refusal, with its line: {log}"
+    );
+    run_to_end(dir.path(), &broker);
+
+    // Same prices under both versions: the one-pass oracle still holds.
+    check(&ledger_view(dir.path()), &s);
+    let mut rows = rated_versions(dir.path());
+    rows.sort();
+    let versions: BTreeSet<&str> = rows.iter().map(|(_, _, v)| v.as_str()).collect();
+    assert_eq!(
+        versions,
+        BTreeSet::from(["2026-11-a", "2026-11-reloaded"]),
+        "both versions booked, the broken one never"
+    );
+    // Each account's events come in time order on one partition: once the
+    // new version rated one, it rated every later one.
+    for pair in rows.windows(2) {
+        let ((a, t1, v1), (b, t2, v2)) = (&pair[0], &pair[1]);
+        if a == b && t1 < t2 {
+            assert!(!(v1 == "2026-11-reloaded" && v2 == "2026-11-a"), "{a}: the old version after the new at {t2}");
+        }
+    }
 }

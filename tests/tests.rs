@@ -8,6 +8,8 @@ mod compact;
 mod config_check;
 mod kafka;
 mod ledger;
+mod ops;
+mod sql;
 mod streaming;
 
 use std::path::{Path, PathBuf};

@@ -17,3 +17,13 @@ pub const PARTITIONS_MAX: usize = 4096;
 /// Commits the ledger stage may have waiting for their segments: the
 /// barriers in flight between the source and the ledger.
 pub const BARRIERS_IN_FLIGHT_MAX: usize = 64;
+
+/// How often librdkafka reports the consumer's statistics (broker states,
+/// partition ends), in milliseconds: the age of the lag metrics and of
+/// `/readyz`'s broker and lag checks.
+pub const STATISTICS_INTERVAL_MS: u64 = 2_000;
+
+/// How long ago a broker connection may last have been reported up for
+/// `/readyz` to count the broker reachable, in milliseconds: several
+/// statistics intervals, so that one late report is not an outage.
+pub const BROKER_REPORT_AGE_MAX_MS: u64 = 10_000;

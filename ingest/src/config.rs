@@ -55,6 +55,8 @@ pub mod bounds {
     pub const EVENT_AGE_MAX_DAYS: RangeInclusive<u32> = 1..=366;
     /// `pipeline.event_future_max_seconds`: up to a day.
     pub const EVENT_FUTURE_MAX_SECONDS: RangeInclusive<u32> = 0..=86_400;
+    /// `http.ready_lag_max_messages`: up to a trillion messages behind.
+    pub const READY_LAG_MAX_MESSAGES: RangeInclusive<u64> = 0..=1_000_000_000_000;
     /// Longest Kafka topic name, in bytes (Kafka's own limit).
     pub const TOPIC_BYTES_MAX: usize = 249;
 }
@@ -258,11 +260,20 @@ pub struct HttpConfig {
     /// `POST /admin/reload` (never the token itself, which stays out of
     /// files). Default `RATEWIRE_RELOAD_TOKEN`.
     pub reload_token_env: String,
+    /// Most messages the ledger may be behind the ends of this instance's
+    /// input partitions (summed) for `/readyz` to answer ready; messages in
+    /// flight count, so leave room for a commit interval's worth. Default
+    /// 1000000, range 0 to 1000000000000.
+    pub ready_lag_max_messages: u64,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { listen: SocketAddr::from(([127, 0, 0, 1], 9464)), reload_token_env: "RATEWIRE_RELOAD_TOKEN".into() }
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+            reload_token_env: "RATEWIRE_RELOAD_TOKEN".into(),
+            ready_lag_max_messages: 1_000_000,
+        }
     }
 }
 
@@ -614,6 +625,7 @@ impl Config {
             &bounds::EVENT_FUTURE_MAX_SECONDS,
         );
 
+        out.range("http.ready_lag_max_messages", self.http.ready_lag_max_messages, &bounds::READY_LAG_MAX_MESSAGES);
         let name = &self.http.reload_token_env;
         let valid = name.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
             && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
@@ -886,6 +898,7 @@ mod tests {
         assert_eq!((p.event_age_max_days, p.event_future_max_seconds), (62, 300));
         assert_eq!(c.http.listen.to_string(), "127.0.0.1:9464");
         assert_eq!(c.http.reload_token_env, "RATEWIRE_RELOAD_TOKEN");
+        assert_eq!(c.http.ready_lag_max_messages, 1_000_000);
     }
 
     #[test]
@@ -930,6 +943,7 @@ mod tests {
             [http]
             listen = "[::]:9000"
             reload_token_env = "ADMIN_TOKEN"
+            ready_lag_max_messages = 5000
             "#,
         )
         .unwrap();
@@ -949,6 +963,7 @@ mod tests {
         assert_eq!(config.ledger.zstd_level, 9);
         assert_eq!(config.pipeline.rater().event_age_max_days, 31);
         assert_eq!(config.http.listen.port(), 9000);
+        assert_eq!(config.http.ready_lag_max_messages, 5000);
     }
 
     #[test]
@@ -968,6 +983,8 @@ event_age_max_days = 0
 event_future_max_seconds = 86401
 [kafka]
 fetch_max_bytes = 0
+[http]
+ready_lag_max_messages = 1000000000001
 ";
         let lines = refusal(text, &[]);
         for expected in [
@@ -982,12 +999,13 @@ fetch_max_bytes = 0
             "conf/ratewire.toml:11:22: pipeline.event_age_max_days: 0 is out of range (1 to 366)",
             "conf/ratewire.toml:12:28: pipeline.event_future_max_seconds: 86401 is out of range (0 to 86400)",
             "conf/ratewire.toml:14:19: kafka.fetch_max_bytes: 0 is out of range (1 to 2147483135)",
+            "conf/ratewire.toml:16:26: http.ready_lag_max_messages: 1000000000001 is out of range (0 to 1000000000000)",
             "conf/ratewire.toml:4:18: ledger.row_group_rows: 2000000 is more than ledger.commit_rows_max (0); \
              a row group could never fill",
         ] {
             has(&lines, expected);
         }
-        assert_eq!(lines.len(), 12, "{}", lines.join("\n"));
+        assert_eq!(lines.len(), 13, "{}", lines.join("\n"));
     }
 
     #[test]
@@ -1124,7 +1142,7 @@ fetch_max_bytes = 0
     #[test]
     fn every_field_but_properties_has_an_env_override() {
         let vars = env_overrides();
-        assert_eq!(vars.len(), 6 + 3 + 5 + 6 + 2);
+        assert_eq!(vars.len(), 6 + 3 + 5 + 6 + 3);
         assert!(
             vars.iter().any(|v| v.var == "RATEWIRE_KAFKA_DEAD_LETTER_TOPIC" && v.field == "kafka.dead_letter_topic")
         );

@@ -34,6 +34,9 @@ pub enum Error {
         /// The bound.
         max: usize,
     },
+    /// A metric could not be created or rendered (a bug).
+    #[error("metrics: {0}")]
+    Metrics(String),
     /// A stage ended unexpectedly (a bug).
     #[error("internal: {0}")]
     Internal(String),

@@ -6,7 +6,9 @@
 //! are committed to the group after each ledger commit only so that lag can
 //! be monitored), `fetch.min.bytes` 1 (some brokers answer a fetch only at
 //! `fetch.wait.max.ms` until the minimum is met), an idempotent producer
-//! that waits for every replica.
+//! that waits for every replica. librdkafka's statistics, every
+//! [`STATISTICS_INTERVAL_MS`], give the consumer lag and the broker
+//! connections' state to the metrics and `/readyz`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,14 +26,17 @@ use rdkafka::message::{DeliveryResult, Header, Message as _, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
+use serde::Deserialize;
 
-use crate::bounds::{SIDE_FLUSH_TIMEOUT_MS, WATERMARKS_TIMEOUT_MS};
+use crate::bounds::{SIDE_FLUSH_TIMEOUT_MS, STATISTICS_INTERVAL_MS, WATERMARKS_TIMEOUT_MS};
+use crate::config::KafkaProperties;
 use crate::error::Error;
 use crate::message::Message;
+use crate::metrics::{Lag, Metrics};
 use crate::pipeline::Source;
 
-/// How to reach Kafka.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How to reach Kafka. Its `Debug` masks secret properties.
+#[derive(Clone, PartialEq, Eq)]
 pub struct KafkaOptions {
     /// Bootstrap servers, `host:port[,host:port...]`.
     pub brokers: String,
@@ -50,6 +55,26 @@ pub struct KafkaOptions {
     pub properties: Vec<(String, String)>,
 }
 
+impl std::fmt::Debug for KafkaOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let properties: Vec<(&str, &str)> = self
+            .properties
+            .iter()
+            .map(|(k, v)| (k.as_str(), if KafkaProperties::is_secret(k) { "********" } else { v.as_str() }))
+            .collect();
+        f.debug_struct("KafkaOptions")
+            .field("brokers", &self.brokers)
+            .field("group_id", &self.group_id)
+            .field("topics", &self.topics)
+            .field("dead_letter_topic", &self.dead_letter_topic)
+            .field("actions_topic", &self.actions_topic)
+            .field("fetch_max_bytes", &self.fetch_max_bytes)
+            .field("properties", &properties)
+            .finish()
+    }
+}
+
+/// The user's settings (SASL, TLS, ...) as they are, then the brokers.
 fn client_config(options: &KafkaOptions) -> ClientConfig {
     let mut config = ClientConfig::new();
     for (key, value) in &options.properties {
@@ -64,12 +89,33 @@ type Positions = Mutex<HashMap<(String, i32), i64>>;
 
 /// The consumer's callbacks: on assignment, each partition starts at the
 /// ledger's committed offset (or the beginning when the ledger has none),
-/// whatever the group's committed offset says.
+/// whatever the group's committed offset says; each statistics report
+/// updates the lag and the broker's health in the metrics.
 struct SourceContext {
     positions: Positions,
+    metrics: Arc<Metrics>,
 }
 
-impl ClientContext for SourceContext {}
+impl ClientContext for SourceContext {
+    fn stats_raw(&self, statistics: &[u8]) {
+        // Only the fields used are read, not the whole report.
+        let stats: Statistics = match serde_json::from_slice(statistics) {
+            Ok(s) => s,
+            Err(e) => {
+                warn!("reading librdkafka's statistics: {e}");
+                return;
+            }
+        };
+        if stats.broker_up() {
+            self.metrics.broker_up();
+        }
+        let lag = {
+            let positions = self.positions.lock().unwrap_or_else(PoisonError::into_inner);
+            stats.lag(&positions)
+        };
+        self.metrics.lag(&lag);
+    }
+}
 
 impl ConsumerContext for SourceContext {
     fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
@@ -126,20 +172,10 @@ impl KafkaSource {
     ///
     /// # Errors
     /// [`Error::Source`] when the consumer cannot be created or subscribe.
-    pub fn new(options: &KafkaOptions, positions: &[SourceRange]) -> Result<Self, Error> {
-        let mut config = client_config(options);
-        config
-            .set("group.id", &options.group_id)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("enable.partition.eof", "false")
-            .set("isolation.level", "read_committed")
-            .set("fetch.min.bytes", "1")
-            .set("fetch.max.bytes", options.fetch_max_bytes.to_string())
-            .set("max.partition.fetch.bytes", options.fetch_max_bytes.to_string());
+    pub fn new(options: &KafkaOptions, positions: &[SourceRange], metrics: Arc<Metrics>) -> Result<Self, Error> {
+        let config = consumer_config(options);
         let positions = positions.iter().map(|r| ((r.source.clone(), r.partition), r.to)).collect();
-        let context = SourceContext { positions: Mutex::new(positions) };
+        let context = SourceContext { positions: Mutex::new(positions), metrics };
         let consumer: BaseConsumer<SourceContext> =
             config.create_with_context(context).map_err(|e| Error::Source(format!("creating the consumer: {e}")))?;
         let topics: Vec<&str> = options.topics.iter().map(String::as_str).collect();
@@ -147,6 +183,23 @@ impl KafkaSource {
         let topics = options.topics.iter().map(|t| (t.clone(), Arc::from(t.as_str()))).collect();
         Ok(Self { consumer, topics, polled: HashMap::new(), errors_in_a_row: 0 })
     }
+}
+
+/// The consumer's settings: the user's, then the ones ratewire forces.
+fn consumer_config(options: &KafkaOptions) -> ClientConfig {
+    let mut config = client_config(options);
+    config
+        .set("group.id", &options.group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false")
+        .set("isolation.level", "read_committed")
+        .set("fetch.min.bytes", "1")
+        .set("fetch.max.bytes", options.fetch_max_bytes.to_string())
+        .set("max.partition.fetch.bytes", options.fetch_max_bytes.to_string())
+        .set("statistics.interval.ms", STATISTICS_INTERVAL_MS.to_string());
+    config
 }
 
 /// The shared name of a topic: one allocation per topic, not per message.
@@ -198,11 +251,11 @@ impl Source for KafkaSource {
                 }
             }
         }
-        if tpl.count() > 0 {
-            if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
-                // Only lag monitoring depends on it.
-                warn!("committing offsets to the group: {e}");
-            }
+        if tpl.count() > 0
+            && let Err(e) = self.consumer.commit(&tpl, CommitMode::Async)
+        {
+            // Only lag monitoring depends on it.
+            warn!("committing offsets to the group: {e}");
         }
         Ok(())
     }
@@ -244,7 +297,11 @@ struct SideContext {
     first_failure: Mutex<Option<String>>,
 }
 
-impl ClientContext for SideContext {}
+impl ClientContext for SideContext {
+    /// Statistics a user turned on through `kafka.properties` are the
+    /// consumer's business; the producer's are dropped unread.
+    fn stats_raw(&self, _statistics: &[u8]) {}
+}
 
 impl ProducerContext for SideContext {
     type DeliveryOpaque = ();
@@ -350,5 +407,202 @@ impl crate::sink::SideOutput for KafkaSideOutput {
             return Err(Error::SideOutput(first.unwrap_or_else(|| "a delivery failed".into())));
         }
         Ok(())
+    }
+}
+
+/// The part of librdkafka's statistics report that ratewire reads
+/// (`STATISTICS.md` of librdkafka).
+#[derive(Debug, Default, Deserialize)]
+struct Statistics {
+    #[serde(default)]
+    brokers: HashMap<String, BrokerStatistics>,
+    #[serde(default)]
+    topics: HashMap<String, TopicStatistics>,
+    cgrp: Option<GroupStatistics>,
+}
+
+#[derive(Debug, Deserialize)]
+struct BrokerStatistics {
+    /// `configured`, `learned`, `internal` or `logical`.
+    source: String,
+    /// `UP` when connected.
+    state: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct TopicStatistics {
+    topic: String,
+    #[serde(default)]
+    partitions: HashMap<String, PartitionStatistics>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PartitionStatistics {
+    partition: i32,
+    /// Whether the partition is assigned to this consumer.
+    desired: bool,
+    lo_offset: i64,
+    hi_offset: i64,
+    /// The last stable offset, which a `read_committed` consumer reads up to.
+    ls_offset: i64,
+}
+
+#[derive(Debug, Deserialize)]
+struct GroupStatistics {
+    join_state: String,
+}
+
+impl Statistics {
+    /// Whether a connection to a real broker (not librdkafka's internal or
+    /// logical ones) is up.
+    fn broker_up(&self) -> bool {
+        self.brokers.values().any(|b| b.state == "UP" && matches!(b.source.as_str(), "configured" | "learned"))
+    }
+
+    /// Messages of each assigned partition not committed to the ledger
+    /// yet: the partition's end less the ledger's next offset (`positions`),
+    /// or less the partition's start when the ledger has none of it.
+    fn lag(&self, positions: &HashMap<(String, i32), i64>) -> Lag {
+        let mut partitions = Vec::new();
+        let mut known = true;
+        for topic in self.topics.values() {
+            for p in topic.partitions.values().filter(|p| p.partition >= 0 && p.desired) {
+                // Offsets are negative until the first fetch answers.
+                let end = if p.ls_offset >= 0 { p.ls_offset } else { p.hi_offset };
+                if end < 0 {
+                    known = false;
+                    continue;
+                }
+                let next = positions.get(&(topic.topic.clone(), p.partition)).copied().unwrap_or(p.lo_offset.max(0));
+                let behind = u64::try_from(end - next).unwrap_or(0);
+                partitions.push((topic.topic.clone(), p.partition, behind));
+            }
+        }
+        // No partition: lag 0 once the group is steady (more members than
+        // partitions), unknown while it is still joining.
+        let steady = self.cgrp.as_ref().is_some_and(|g| g.join_state == "steady");
+        if partitions.is_empty() && !steady {
+            known = false;
+        }
+        partitions.sort();
+        let total = known.then(|| partitions.iter().map(|(_, _, n)| n).sum());
+        Lag { partitions, total }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A report as librdkafka 2.12 writes it, trimmed.
+    const REPORT: &str = r#"{
+      "name": "rdkafka#consumer-1", "type": "consumer", "ts": 1, "time": 1,
+      "brokers": {
+        "127.0.0.1:9092/bootstrap": {"name": "127.0.0.1:9092/bootstrap", "nodeid": -1, "source": "configured", "state": "INIT"},
+        "GroupCoordinator": {"name": "GroupCoordinator", "nodeid": -1, "source": "logical", "state": "UP"},
+        ":0/internal": {"name": ":0/internal", "nodeid": -1, "source": "internal", "state": "UP"},
+        "127.0.0.1:9092/111": {"name": "127.0.0.1:9092/111", "nodeid": 111, "source": "learned", "state": "UP"}
+      },
+      "topics": {
+        "events": {"topic": "events", "metadata_age": 10, "partitions": {
+          "0": {"partition": 0, "desired": true, "lo_offset": 0, "hi_offset": 120, "ls_offset": 120},
+          "1": {"partition": 1, "desired": true, "lo_offset": 5, "hi_offset": 50, "ls_offset": 40},
+          "2": {"partition": 2, "desired": false, "lo_offset": 0, "hi_offset": 9, "ls_offset": 9},
+          "-1": {"partition": -1, "desired": false, "lo_offset": -1001, "hi_offset": -1001, "ls_offset": -1001}
+        }}
+      },
+      "cgrp": {"state": "up", "join_state": "steady", "assignment_size": 2}
+    }"#;
+
+    fn report(edit: impl FnOnce(&mut serde_json::Value)) -> Statistics {
+        let mut value: serde_json::Value = serde_json::from_str(REPORT).unwrap();
+        edit(&mut value);
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn lag_is_measured_from_the_ledger_position_or_the_partition_start() {
+        let stats = report(|_| {});
+        assert!(stats.broker_up());
+        let positions = HashMap::from([(("events".to_string(), 0), 100)]);
+        let lag = stats.lag(&positions);
+        // Partition 0 from the ledger's 100; partition 1, not in the ledger,
+        // from its start 5 to its last stable offset 40; 2 is not assigned.
+        assert_eq!(lag.partitions, [("events".to_string(), 0, 20), ("events".to_string(), 1, 35)]);
+        assert_eq!(lag.total, Some(55));
+    }
+
+    #[test]
+    fn lag_is_unknown_until_every_assigned_partition_was_fetched() {
+        let stats = report(|v| {
+            v["topics"]["events"]["partitions"]["1"]["hi_offset"] = (-1001).into();
+            v["topics"]["events"]["partitions"]["1"]["ls_offset"] = (-1001).into();
+        });
+        assert_eq!(stats.lag(&HashMap::new()).total, None);
+        // No partition assigned: known (zero) once the group is steady.
+        let none = report(|v| v["topics"] = serde_json::json!({}));
+        assert_eq!(none.lag(&HashMap::new()), Lag { partitions: Vec::new(), total: Some(0) });
+        let joining = report(|v| {
+            v["topics"] = serde_json::json!({});
+            v["cgrp"]["join_state"] = "wait-join".into();
+        });
+        assert_eq!(joining.lag(&HashMap::new()).total, None);
+    }
+
+    #[test]
+    fn security_settings_pass_through_and_the_safety_settings_win() {
+        let options = KafkaOptions {
+            brokers: "b-1:9093".into(),
+            group_id: "g".into(),
+            topics: vec!["in".into()],
+            dead_letter_topic: "dl".into(),
+            actions_topic: "act".into(),
+            fetch_max_bytes: 1024,
+            properties: [
+                ("security.protocol", "SASL_SSL"),
+                ("sasl.mechanisms", "SCRAM-SHA-512"),
+                ("sasl.username", "ratewire"),
+                ("sasl.password", "hunter2"),
+                ("ssl.ca.location", "/etc/ssl/ca.pem"),
+                ("ssl.key.password", "k3y"),
+                ("enable.auto.commit", "true"),
+                ("isolation.level", "read_uncommitted"),
+                ("statistics.interval.ms", "0"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        };
+        let config = consumer_config(&options);
+        for (key, value) in [
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanisms", "SCRAM-SHA-512"),
+            ("sasl.username", "ratewire"),
+            ("sasl.password", "hunter2"),
+            ("ssl.ca.location", "/etc/ssl/ca.pem"),
+            ("ssl.key.password", "k3y"),
+            ("bootstrap.servers", "b-1:9093"),
+            ("group.id", "g"),
+            ("enable.auto.commit", "false"),
+            ("isolation.level", "read_committed"),
+            ("statistics.interval.ms", "2000"),
+        ] {
+            assert_eq!(config.get(key), Some(value), "{key}");
+        }
+        assert_eq!(client_config(&options).get("sasl.password"), Some("hunter2"), "the producer's too");
+        let shown = format!("{options:?}");
+        assert!(!shown.contains("hunter2") && !shown.contains("k3y"), "{shown}");
+        assert!(shown.contains("SCRAM-SHA-512"), "{shown}");
+    }
+
+    #[test]
+    fn only_a_real_broker_connection_counts_as_up() {
+        let down = report(|v| v["brokers"]["127.0.0.1:9092/111"]["state"] = "TRY_CONNECT".into());
+        assert!(!down.broker_up(), "the internal and logical brokers are always up");
+        let bootstrap = report(|v| {
+            v["brokers"]["127.0.0.1:9092/111"]["state"] = "DOWN".into();
+            v["brokers"]["127.0.0.1:9092/bootstrap"]["state"] = "UP".into();
+        });
+        assert!(bootstrap.broker_up());
     }
 }

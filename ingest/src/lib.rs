@@ -10,6 +10,8 @@
 //! - [`SideOutput`], where rejects and actions are published:
 //!   [`KafkaSideOutput`], an idempotent producer;
 //! - [`ReferenceHandle`], the catalog and accounts in force, reloadable;
+//! - [`Metrics`], the Prometheus metrics the stages keep (per batch, no
+//!   locks) and the state `/readyz` reads;
 //! - [`state`], the per-partition rating state checkpointed with each
 //!   commit;
 //! - [`config`], the documented TOML config of `ratewire run`, with its
@@ -25,16 +27,21 @@ pub mod config;
 mod error;
 mod kafka;
 mod message;
+pub mod metrics;
 pub mod pipeline;
 mod reference;
 mod sink;
 pub mod state;
 mod worker;
 
-pub use bounds::{BARRIERS_IN_FLIGHT_MAX, PARTITIONS_MAX, POLL_TIMEOUT_MS, SIDE_FLUSH_TIMEOUT_MS};
+pub use bounds::{
+    BARRIERS_IN_FLIGHT_MAX, BROKER_REPORT_AGE_MAX_MS, PARTITIONS_MAX, POLL_TIMEOUT_MS, SIDE_FLUSH_TIMEOUT_MS,
+    STATISTICS_INTERVAL_MS,
+};
 pub use error::Error;
 pub use kafka::{KafkaOptions, KafkaSideOutput, KafkaSource};
 pub use message::{Message, PartitionKey};
+pub use metrics::{Metrics, ReadyCheck};
 pub use pipeline::{Options, Pipeline, Source, Summary, Until};
 pub use reference::{Reference, ReferenceHandle};
 pub use sink::{Committed, SideOutput};

@@ -35,6 +35,7 @@ use rust_decimal::Decimal;
 use crate::bounds::{BARRIERS_IN_FLIGHT_MAX, POLL_TIMEOUT_MS};
 use crate::error::Error;
 use crate::message::Message;
+use crate::metrics::{Metrics, Queue};
 use crate::reference::ReferenceHandle;
 use crate::sink::{Committed, LedgerStage, SideOutput};
 use crate::state::PartitionState;
@@ -135,6 +136,7 @@ pub struct Pipeline {
     reference: Arc<ReferenceHandle>,
     committed_ids: Arc<EventIds>,
     options: Options,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -156,7 +158,15 @@ impl Pipeline {
         reference: Arc<ReferenceHandle>,
         options: Options,
     ) -> Self {
-        Self { ledger, checkpoint, side, reference, committed_ids: Arc::new(committed_ids), options }
+        Self { ledger, checkpoint, side, reference, committed_ids: Arc::new(committed_ids), options, metrics: None }
+    }
+
+    /// Counts into `metrics` (by default, into metrics of its own that
+    /// nothing exports).
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Runs until `until`, calling `on_commit` after each commit.
@@ -171,17 +181,23 @@ impl Pipeline {
         stop: &AtomicBool,
         on_commit: &mut dyn FnMut(&Committed),
     ) -> Result<Summary, Error> {
-        let Self { ledger, checkpoint, side, reference, committed_ids, options } = self;
+        let Self { ledger, checkpoint, side, reference, committed_ids, options, metrics } = self;
+        let metrics = match metrics {
+            Some(m) => m,
+            None => Arc::new(Metrics::new()?),
+        };
         let workers = options.rate_workers.max(1);
         let restored = crate::state::decode(&checkpoint)?;
         drop(checkpoint);
-        let stage = LedgerStage::new(ledger, side, workers, &restored)?;
+        let stage = LedgerStage::new(ledger, side, workers, &restored, metrics.clone())?;
         let mut per_worker: Vec<Vec<PartitionState>> = (0..workers).map(|_| Vec::new()).collect();
         for s in restored {
             per_worker[route(&s.topic, s.partition, workers)].push(s);
         }
 
         let queue = options.queue_batches_max.max(1);
+        metrics.queue_capacity(Queue::Worker, queue * workers);
+        metrics.queue_capacity(Queue::Ledger, queue * workers);
         let (segment_tx, segment_rx) = bounded::<Segment>(queue * workers);
         let (ack_tx, ack_rx) = bounded::<Committed>(BARRIERS_IN_FLIGHT_MAX);
         std::thread::scope(|scope| {
@@ -195,15 +211,17 @@ impl Pipeline {
                     options.message_bytes_max,
                     restored,
                     committed_ids.clone(),
+                    metrics.clone(),
                 );
                 let segments = segment_tx.clone();
                 handles.push(scope.spawn(move || work(worker, &rx, &segments)));
                 work_txs.push(tx);
             }
             drop(segment_tx);
-            let ledger_handle = scope.spawn(move || commit_loop(stage, &segment_rx, &ack_tx));
+            let ledger_metrics = metrics.clone();
+            let ledger_handle = scope.spawn(move || commit_loop(stage, &segment_rx, &ack_tx, &ledger_metrics));
 
-            let mut driver = Driver::new(options, work_txs, ack_rx);
+            let mut driver = Driver::new(options, work_txs, ack_rx, metrics);
             let driven = driver.drive(source, until, stop, on_commit);
             let Driver { summary, work_txs, .. } = driver;
             drop(work_txs);
@@ -248,12 +266,18 @@ fn work(mut worker: Worker, work: &Receiver<Work>, segments: &Sender<Segment>) -
 }
 
 /// The ledger stage's thread.
-fn commit_loop(mut stage: LedgerStage, segments: &Receiver<Segment>, acks: &Sender<Committed>) -> Result<(), Error> {
+fn commit_loop(
+    mut stage: LedgerStage,
+    segments: &Receiver<Segment>,
+    acks: &Sender<Committed>,
+    metrics: &Metrics,
+) -> Result<(), Error> {
     for segment in segments {
-        if let Some(committed) = stage.accept(segment)? {
-            if acks.send(committed).is_err() {
-                return Ok(());
-            }
+        metrics.queue_depth(Queue::Ledger, segments.len());
+        if let Some(committed) = stage.accept(segment)?
+            && acks.send(committed).is_err()
+        {
+            return Ok(());
         }
     }
     Ok(())
@@ -278,10 +302,11 @@ struct Driver {
     issued: u64,
     acked: u64,
     summary: Summary,
+    metrics: Arc<Metrics>,
 }
 
 impl Driver {
-    fn new(options: Options, work_txs: Vec<Sender<Work>>, acks: Receiver<Committed>) -> Self {
+    fn new(options: Options, work_txs: Vec<Sender<Work>>, acks: Receiver<Committed>, metrics: Arc<Metrics>) -> Self {
         let buffers = work_txs.iter().map(|_| Vec::new()).collect();
         Self {
             options,
@@ -293,6 +318,7 @@ impl Driver {
             issued: 0,
             acked: 0,
             summary: Summary::default(),
+            metrics,
         }
     }
 
@@ -319,6 +345,7 @@ impl Driver {
                     }
                 }
                 None => {
+                    self.sample_queue();
                     // Idle: hand over and commit what there is, so that a
                     // quiet stream is committed promptly.
                     if self.since_barrier > 0 && self.may_barrier() {
@@ -333,6 +360,7 @@ impl Driver {
                 self.barrier()?;
             }
         }
+        self.metrics.stopping();
         // Drain: commit everything consumed, then wait for the commits.
         if self.since_barrier > 0 {
             while !self.may_barrier() {
@@ -378,7 +406,15 @@ impl Driver {
     /// Hands worker `w` its buffered messages.
     fn send(&mut self, w: usize) -> Result<(), Error> {
         let batch = std::mem::take(&mut self.buffers[w]);
-        self.work_txs[w].send(Work::Messages(batch)).map_err(|_| stopped())
+        self.metrics.consumed(batch.len());
+        self.work_txs[w].send(Work::Messages(batch)).map_err(|_| stopped())?;
+        self.sample_queue();
+        Ok(())
+    }
+
+    /// The worker queues' depth, sampled per batch and when idle.
+    fn sample_queue(&self) {
+        self.metrics.queue_depth(Queue::Worker, self.work_txs.iter().map(Sender::len).sum());
     }
 
     /// Whether another barrier may be sent: the barriers in flight are

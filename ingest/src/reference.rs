@@ -5,7 +5,7 @@
 //! the pair once per batch, so a batch is rated against one version.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
@@ -43,6 +43,10 @@ pub struct ReferenceHandle {
     current: ArcSwap<Reference>,
     /// Modification times of the files in force, to notice a change.
     modified: ArcSwap<(Option<SystemTime>, Option<SystemTime>)>,
+    /// Held by a reload: reloads asked for at once (SIGHUP, a file change,
+    /// `POST /admin/reload`) run one after the other, so that an older
+    /// read never replaces a newer one.
+    reloading: Mutex<()>,
 }
 
 impl ReferenceHandle {
@@ -58,6 +62,7 @@ impl ReferenceHandle {
             accounts_path: accounts_path.to_path_buf(),
             current: ArcSwap::from_pointee(reference),
             modified: ArcSwap::from_pointee(modified),
+            reloading: Mutex::new(()),
         })
     }
 
@@ -74,6 +79,7 @@ impl ReferenceHandle {
     /// [`Error::Reference`]: the files were refused and the running pair
     /// stays in force.
     pub fn reload(&self) -> Result<Arc<str>, Error> {
+        let _one_at_a_time = self.reloading.lock().unwrap_or_else(PoisonError::into_inner);
         // Noted whatever the outcome: a refused file is not read again
         // until it changes once more.
         self.modified.store(Arc::new((mtime(&self.catalog_path), mtime(&self.accounts_path))));

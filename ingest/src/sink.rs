@@ -9,15 +9,17 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use ratewire_ledger::{Commit, Ledger, RejectedEvent, SourceRange};
 use ratewire_rater::money::Currency;
-use ratewire_rater::{Action, Output, RejectCode};
+use ratewire_rater::{Action, Output, Rated, RecordKind, RejectCode};
 use rust_decimal::Decimal;
 
 use crate::error::Error;
 use crate::message::PartitionKey;
+use crate::metrics::{Metrics, Stage};
 use crate::state::{self, PartitionState};
 use crate::worker::Segment;
 
@@ -73,6 +75,7 @@ pub(crate) struct LedgerStage {
     workers: usize,
     states: BTreeMap<PartitionKey, Arc<[u8]>>,
     pending: BTreeMap<u64, Vec<Segment>>,
+    metrics: Arc<Metrics>,
 }
 
 impl LedgerStage {
@@ -81,13 +84,14 @@ impl LedgerStage {
         side: Box<dyn SideOutput>,
         workers: usize,
         restored: &[PartitionState],
+        metrics: Arc<Metrics>,
     ) -> Result<Self, Error> {
         let mut states = BTreeMap::new();
         for s in restored {
             let key = PartitionKey { topic: s.topic.as_str().into(), partition: s.partition };
             states.insert(key, state::encode_partition(s)?);
         }
-        Ok(Self { ledger, side, workers, states, pending: BTreeMap::new() })
+        Ok(Self { ledger, side, workers, states, pending: BTreeMap::new(), metrics })
     }
 
     /// Takes a worker's segment; when every worker's segment for its barrier
@@ -109,10 +113,15 @@ impl LedgerStage {
         // oldest pending.
         let segments = self.pending.remove(&barrier).unwrap_or_default();
         debug_assert!(self.pending.keys().all(|b| *b > barrier), "barriers complete in order");
-        self.commit(barrier, segments).map(Some)
+        let result = self.commit(barrier, segments);
+        if result.is_err() {
+            self.metrics.commit_failed();
+        }
+        result.map(Some)
     }
 
     fn commit(&mut self, barrier: u64, segments: Vec<Segment>) -> Result<Committed, Error> {
+        let started = Instant::now();
         let mut output = Output::default();
         let mut rejects = Vec::new();
         let mut ranges = Vec::new();
@@ -152,6 +161,7 @@ impl LedgerStage {
             committed.positions = self.ledger.offsets().to_vec();
             return Ok(committed);
         }
+        let side_started = Instant::now();
         for r in &rejects {
             self.side.dead_letter(r)?;
         }
@@ -159,6 +169,7 @@ impl LedgerStage {
             self.side.action(a)?;
         }
         self.side.flush()?;
+        self.metrics.stage(Stage::SideOutput, side_started.elapsed());
         let checkpoint = state::encode(&self.states);
         let commit = Commit {
             rated: &output.rated,
@@ -168,9 +179,36 @@ impl LedgerStage {
             checkpoint: &checkpoint,
             booked_at: Utc::now(),
         };
+        let ledger_started = Instant::now();
         let manifest = self.ledger.commit(&commit)?;
+        let bytes = manifest.files.iter().map(|f| f.bytes).sum();
+        self.metrics.committed(bytes, ledger_started.elapsed());
+        self.observe_event_to_commit(&output.rated, &rejects, Utc::now());
+        self.metrics.stage(Stage::LedgerCommit, started.elapsed());
         committed.sequence = manifest.sequence;
         committed.positions = manifest.positions;
         Ok(committed)
+    }
+
+    /// Event time to `booked` for the records of events (not those the
+    /// rater generates, whose time is a period boundary) and the rejects
+    /// with a readable time; filled locally, flushed once per commit.
+    fn observe_event_to_commit(&self, rated: &[Rated], rejects: &[RejectedEvent], booked: DateTime<Utc>) {
+        let local = self.metrics.event_to_commit();
+        let observe = |time: DateTime<Utc>| {
+            let ms = u64::try_from((booked - time).num_milliseconds()).unwrap_or(0);
+            local.observe(Duration::from_millis(ms).as_secs_f64());
+        };
+        for r in rated {
+            if !matches!(r.kind, RecordKind::Recurring | RecordKind::Grant | RecordKind::Expiry) {
+                observe(r.event_time);
+            }
+        }
+        for r in rejects {
+            if let Some(time) = r.event_time {
+                observe(time);
+            }
+        }
+        local.flush();
     }
 }

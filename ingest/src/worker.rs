@@ -9,14 +9,16 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use ratewire_ledger::{RejectedEvent, SourceRange};
 use ratewire_rater::dedup::{EventIds, duplicate};
-use ratewire_rater::{Output, Rater, RaterConfig, decode_bounded};
+use ratewire_rater::{ActionReason, Checkpoint, Output, Rater, RaterConfig, RejectCode, decode_bounded};
 
 use crate::error::Error;
 use crate::message::{Message, PartitionKey};
+use crate::metrics::{Metrics, Tally};
 use crate::reference::{Reference, ReferenceHandle};
 use crate::state::{PartitionState, encode_partition};
 
@@ -58,6 +60,9 @@ struct Partition {
     /// The first offset handled since the last barrier.
     first: Option<i64>,
     dirty: bool,
+    /// Its accounts below a threshold, as of the last barrier (or the
+    /// restored checkpoint).
+    below: i64,
 }
 
 /// The state of the partitions one worker owns.
@@ -78,6 +83,7 @@ pub(crate) struct Worker {
     segment: Segment,
     /// Rejects of the message being handled, before they get their payload.
     scratch: Output,
+    metrics: Arc<Metrics>,
 }
 
 impl Worker {
@@ -87,8 +93,12 @@ impl Worker {
         message_bytes_max: usize,
         restored: Vec<PartitionState>,
         committed_ids: Arc<EventIds>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         let in_force = reference.load();
+        // Partitions restored count from the start, before their first
+        // message of this run.
+        metrics.accounts_below_threshold(restored.iter().map(|s| below_threshold(&s.state)).sum());
         let restored =
             restored.into_iter().map(|s| (PartitionKey { topic: s.topic.as_str().into(), partition: s.partition }, s));
         Self {
@@ -102,6 +112,7 @@ impl Worker {
             ids: EventIds::default(),
             segment: Segment::default(),
             scratch: Output::default(),
+            metrics,
         }
     }
 
@@ -116,9 +127,19 @@ impl Worker {
             }
             self.in_force = latest;
         }
+        let started = Instant::now();
+        let (count, consumed, rejects) = (messages.len() as u64, self.segment.consumed, self.segment.rejects.len());
         for message in messages {
             self.rate_one(message, now)?;
         }
+        // Counted once per batch: nothing per message beyond the rating.
+        let consumed = self.segment.consumed - consumed;
+        let mut rejected: Tally = [0; RejectCode::ALL.len()];
+        for r in &self.segment.rejects[rejects..] {
+            rejected[Metrics::reject_index(r.rejected.reject.code)] += 1;
+        }
+        let rejected_count = (self.segment.rejects.len() - rejects) as u64;
+        self.metrics.rated_batch(consumed - rejected_count, count - consumed, &rejected, started.elapsed());
         Ok(())
     }
 
@@ -179,14 +200,15 @@ impl Worker {
         }
         let reference = &self.in_force;
         let mut rater = Rater::new(reference.tables.clone(), reference.accounts.clone(), self.config);
-        let mut next = 0;
+        let (mut next, mut below) = (0, 0);
         if let Some(saved) = self.restored.remove(key) {
             rater
                 .restore(&saved.state)
                 .map_err(|e| Error::Restore { partition: key.to_string(), reason: e.to_string() })?;
             next = saved.next;
+            below = below_threshold(&saved.state);
         }
-        Ok(Partition { rater, next, first: None, dirty: false })
+        Ok(Partition { rater, next, first: None, dirty: false, below })
     }
 
     /// Closes the segment at barrier `barrier` and returns it.
@@ -210,9 +232,22 @@ impl Worker {
                 next: p.next,
                 state: p.rater.checkpoint(),
             };
+            // The checkpoint walks every account already; counting them
+            // here keeps the gauge off the rating path.
+            let below = below_threshold(&state.state);
+            self.metrics.accounts_below_threshold(below - p.below);
+            p.below = below;
             segment.states.push(((*key).clone(), encode_partition(&state)?));
             p.dirty = false;
         }
         Ok(segment)
     }
+}
+
+/// Accounts of a checkpoint whose main balance is below the low-balance
+/// threshold (the notice was sent and the balance has not come back) or
+/// beyond the credit limit (the rater blocked them for it).
+fn below_threshold(checkpoint: &Checkpoint) -> i64 {
+    let below = checkpoint.accounts.iter().filter(|a| a.low_notified || a.blocked == Some(ActionReason::CreditLimit));
+    i64::try_from(below.count()).unwrap_or(i64::MAX)
 }

@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use ratewire_ingest::{Error, Message, Options, Pipeline, ReferenceHandle, SideOutput, Source, Summary, Until};
+use ratewire_ingest::{
+    Error, Message, Metrics, Options, Pipeline, ReferenceHandle, SideOutput, Source, Summary, Until,
+};
 use ratewire_ledger::{Ledger, RejectedEvent, SourceRange, Table, to_units};
 use ratewire_rater::dedup::EventIds;
 use ratewire_rater::{Action, Output, Rater, RaterConfig, decode};
@@ -156,9 +158,37 @@ fn options(workers: usize) -> Options {
     }
 }
 
+/// The event counters of `metrics`: consumed, rated, rejected (all codes)
+/// and duplicate.
+fn counters(metrics: &Metrics) -> [u64; 4] {
+    let text = metrics.render().unwrap();
+    let sum = |name: &str| -> u64 {
+        text.lines()
+            .filter(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with([' ', '{'])))
+            .map(|l| l.rsplit_once(' ').unwrap().1.parse::<u64>().unwrap())
+            .sum()
+    };
+    [
+        sum("ratewire_events_consumed_total"),
+        sum("ratewire_events_rated_total"),
+        sum("ratewire_events_rejected_total"),
+        sum("ratewire_events_duplicate_total"),
+    ]
+}
+
 /// Opens the ledger in `dir` and runs a pipeline over `source` until it
-/// stops or catches up.
+/// stops or catches up; checks that its metrics agree with its summary.
 fn run(dir: &Path, source: &mut FakeSource, workers: usize, side: &Arc<std::sync::Mutex<Published>>) -> Summary {
+    run_counted(dir, source, workers, side).0
+}
+
+/// As [`run`], with the run's event counters.
+fn run_counted(
+    dir: &Path,
+    source: &mut FakeSource,
+    workers: usize,
+    side: &Arc<std::sync::Mutex<Published>>,
+) -> (Summary, [u64; 4]) {
     let (ledger, recovery) = Ledger::open(dir).unwrap();
     let mut ids = EventIds::default();
     ledger.for_each_event_id(|id| ids.insert(id)).unwrap();
@@ -170,8 +200,16 @@ fn run(dir: &Path, source: &mut FakeSource, workers: usize, side: &Arc<std::sync
         reference(),
         options(workers),
     );
+    let metrics = Arc::new(Metrics::new().unwrap());
+    let pipeline = pipeline.with_metrics(metrics.clone());
     let stop = source.stop_after.as_ref().map_or_else(|| Arc::new(AtomicBool::new(false)), |(_, s)| s.clone());
-    pipeline.run(source, Until::CaughtUp, &stop, &mut |_| {}).unwrap()
+    let summary = pipeline.run(source, Until::CaughtUp, &stop, &mut |_| {}).unwrap();
+    // Everything handed over was committed: the counters add up.
+    let [consumed, rated, rejected, duplicate] = counters(&metrics);
+    assert_eq!(consumed, summary.consumed + duplicate, "consumed = booked + dropped as redelivered");
+    assert_eq!(rejected, summary.rejected);
+    assert_eq!(rated, summary.consumed - summary.rejected);
+    (summary, [consumed, rated, rejected, duplicate])
 }
 
 /// What rating the stream in one pass, partition by partition, books.
@@ -240,15 +278,18 @@ fn stops_and_restarts_that_replay_the_source_book_nothing_twice() {
     let expected = expected(&messages);
     let dir = tempfile::tempdir().unwrap();
     let side = Arc::default();
-    let mut consumed = 0;
+    let (mut consumed, mut duplicates) = (0, 0);
     // Stop after a varying number of polls; each run replays the source from
     // offset 0, as a broker would after a restart, and the ledger's offsets
     // and checkpoint decide what is new.
     for (run_index, polls) in [37usize, 101, 5, 260, 1].into_iter().enumerate() {
         let mut source = FakeSource::new(messages.clone());
         source.stop_after = Some((polls + run_index * 50, Arc::new(AtomicBool::new(false))));
-        consumed += run(dir.path(), &mut source, 2, &side).consumed;
+        let (summary, [.., duplicate]) = run_counted(dir.path(), &mut source, 2, &side);
+        consumed += summary.consumed;
+        duplicates += duplicate;
     }
+    assert!(duplicates > 0, "replayed messages below the ledger's offsets are counted as dropped");
     let mut source = FakeSource::new(messages.clone());
     consumed += run(dir.path(), &mut source, 3, &side).consumed;
     assert_eq!(consumed, messages.len() as u64, "each message consumed once over all runs");

@@ -1,0 +1,120 @@
+//! What SQL reads: a ledger directory and, optionally, the accounts file;
+//! and the DataFusion session each statement runs in.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::catalog::MemTable;
+use datafusion::common::ParamValues;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use ratewire_ledger::{MANIFEST_DIR, Snapshot, Table};
+use ratewire_rater::Accounts;
+
+use crate::accounts::accounts_batch;
+use crate::bounds::{BATCH_ROWS, QUERY_MEMORY_BYTES_MAX};
+use crate::error::Error;
+use crate::guard::{Statement, read_only_options};
+use crate::ledger_table::LedgerTable;
+
+/// The name of the accounts table.
+pub const ACCOUNTS_TABLE: &str = "accounts";
+
+/// A ledger and its reference data, ready to be queried. Each
+/// [`Source::context`] sees the ledger's latest commit at that moment;
+/// the accounts are read once, by [`Source::open`].
+#[derive(Clone)]
+pub struct Source {
+    ledger: PathBuf,
+    accounts: Option<RecordBatch>,
+    runtime: Arc<RuntimeEnv>,
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Source").field("ledger", &self.ledger).field("accounts", &self.accounts.is_some()).finish()
+    }
+}
+
+impl Source {
+    /// The ledger in `ledger` (its manifests are read now, to fail early),
+    /// and the accounts file (CSV or TOML) if given.
+    ///
+    /// # Errors
+    /// [`Error::Io`] for a ledger directory that is not there,
+    /// [`Error::NotALedger`], [`Error::Ledger`], [`Error::Accounts`] and [`Error::AccountAmount`].
+    pub fn open(ledger: &Path, accounts: Option<&Path>) -> Result<Self, Error> {
+        // Absolute, because DataFusion's file store addresses files by
+        // absolute path.
+        let ledger = ledger.canonicalize().map_err(|source| Error::Io { path: ledger.to_path_buf(), source })?;
+        if !ledger.join(MANIFEST_DIR).is_dir() {
+            return Err(Error::NotALedger { path: ledger });
+        }
+        Snapshot::open(&ledger)?;
+        let accounts = accounts.map(|path| accounts_batch(&Accounts::load(path)?)).transpose()?;
+        // One memory pool for every query of the process, so that the bound
+        // holds however many run at once.
+        let runtime = RuntimeEnvBuilder::new().with_memory_limit(QUERY_MEMORY_BYTES_MAX, 1.0).build_arc()?;
+        Ok(Self { ledger, accounts, runtime })
+    }
+
+    /// The ledger directory, absolute.
+    #[must_use]
+    pub fn ledger(&self) -> &Path {
+        &self.ledger
+    }
+
+    /// A session over the ledger's latest commit: the tables `rated`,
+    /// `draws`, `rejects` and `facts`, and `accounts` when an accounts file
+    /// was given. Returns the commit's number with it.
+    ///
+    /// # Errors
+    /// [`Error::Ledger`], and [`Error::Sql`] for a committed file whose
+    /// path has no partition.
+    pub fn context(&self) -> Result<(SessionContext, u64), Error> {
+        let snapshot = Arc::new(Snapshot::open(&self.ledger)?);
+        let mut config = SessionConfig::new().with_information_schema(true).with_batch_size(BATCH_ROWS);
+        // `1.19` is a decimal, not a float: `gross * 1.19` stays exact.
+        config.options_mut().sql_parser.parse_float_as_decimal = true;
+        let context = SessionContext::new_with_config_rt(config, Arc::clone(&self.runtime));
+        for table in Table::ALL {
+            context.register_table(table.name(), Arc::new(LedgerTable::new(Arc::clone(&snapshot), table)?))?;
+        }
+        if let Some(batch) = &self.accounts {
+            let table = MemTable::try_new(batch.schema(), vec![vec![batch.clone()]])?;
+            context.register_table(ACCOUNTS_TABLE, Arc::new(table))?;
+        }
+        Ok((context, snapshot.sequence()))
+    }
+}
+
+/// Plans a statement that passed the read-only rules, and checks the plan
+/// against them again.
+///
+/// # Errors
+/// [`Error::Sql`].
+pub async fn plan(context: &SessionContext, statement: &Statement) -> Result<LogicalPlan, Error> {
+    let plan = context.state().statement_to_plan(statement.0.clone()).await?;
+    read_only_options().verify_plan(&plan)?;
+    Ok(plan)
+}
+
+/// Runs a plan, with the values of its `$n` parameters if it has any.
+///
+/// # Errors
+/// [`Error::Sql`].
+pub async fn execute(
+    context: &SessionContext,
+    plan: LogicalPlan,
+    parameters: Option<ParamValues>,
+) -> Result<SendableRecordBatchStream, Error> {
+    let plan = match parameters {
+        Some(values) => plan.replace_params_with_values(&values)?,
+        None => plan,
+    };
+    let frame = context.execute_logical_plan(plan).await?;
+    Ok(frame.execute_stream().await?)
+}
