@@ -19,7 +19,8 @@ use anyhow::Context;
 use log::{error, info, warn};
 use ratewire_ingest::config::Config;
 use ratewire_ingest::{
-    KafkaOptions, KafkaSideOutput, KafkaSource, Metrics, Options, Pipeline, ReadyCheck, ReferenceHandle, Summary, Until,
+    Handoff, KafkaOptions, KafkaSideOutput, KafkaSource, Metrics, Options, Pipeline, ReadyCheck, ReferenceHandle,
+    Summary, Until,
 };
 use ratewire_ledger::{Ledger, WriterConfig};
 use ratewire_rater::dedup::EventIds;
@@ -65,7 +66,10 @@ pub fn serve(config: &Config, until: Until, stop: &Arc<AtomicBool>) -> anyhow::R
     let metrics = Arc::new(Metrics::new()?);
     metrics.watch_catalog(reference.clone());
     let writer = WriterConfig { row_group_rows: config.ledger.row_group_rows, zstd_level: config.ledger.zstd_level };
-    let dir = &config.ledger.dir;
+    let root = &config.ledger.dir;
+    let instance = &config.ledger.instance;
+    let member_dir = (!instance.is_empty()).then(|| Handoff::member_dir(root, instance));
+    let dir = member_dir.as_ref().unwrap_or(root);
     let (ledger, recovery) =
         Ledger::open_with(dir, &writer).with_context(|| format!("opening the ledger {}", dir.display()))?;
     for removed in &recovery.removed {
@@ -82,7 +86,11 @@ pub fn serve(config: &Config, until: Until, stop: &Arc<AtomicBool>) -> anyhow::R
     );
 
     let kafka = kafka_options(config);
-    let mut source = KafkaSource::new(&kafka, &recovery.offsets, metrics.clone())?;
+    let mut source = if member_dir.is_some() {
+        KafkaSource::handing_over(&kafka, &recovery.offsets, metrics.clone())?
+    } else {
+        KafkaSource::new(&kafka, &recovery.offsets, metrics.clone())?
+    };
     let side = KafkaSideOutput::new(&kafka)?;
     let p = &config.pipeline;
     let options = Options {
@@ -94,8 +102,16 @@ pub fn serve(config: &Config, until: Until, stop: &Arc<AtomicBool>) -> anyhow::R
         message_bytes_max: p.message_bytes_max,
         rater: p.rater(),
     };
-    let pipeline = Pipeline::new(ledger, recovery.checkpoint, ids, Box::new(side), reference.clone(), options)
+    let mut pipeline = Pipeline::new(ledger, recovery.checkpoint, ids, Box::new(side), reference.clone(), options)
         .with_metrics(metrics.clone());
+    if member_dir.is_some() {
+        info!(
+            "instance {instance} of the shared ledger {}: partitions move in and out with their state",
+            root.display()
+        );
+        let wait = Duration::from_millis(config.ledger.handoff_wait_ms);
+        pipeline = pipeline.with_handoff(Handoff::new(root, instance, wait));
+    }
 
     let token = crate::http::Token::from_env(&config.http.reload_token_env);
     if let crate::http::Token::Disabled { var } = &token {
@@ -181,7 +197,10 @@ pub fn print_summary(s: &Summary, config: &Config) {
     for ((service, currency), gross) in s.gross_by_service.iter().filter(|(_, g)| !g.is_zero()) {
         println!("  {service:<28}{gross:>14} {currency}");
     }
-    println!("ledger commits   {:>10}  -> {}", s.commits, config.ledger.dir.display());
+    let dir = &config.ledger.dir;
+    let dir =
+        if config.ledger.instance.is_empty() { dir.clone() } else { Handoff::member_dir(dir, &config.ledger.instance) };
+    println!("ledger commits   {:>10}  -> {}", s.commits, dir.display());
     for p in &s.positions {
         println!("  {}[{}] committed up to offset {}", p.source, p.partition, p.to);
     }

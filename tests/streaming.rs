@@ -13,25 +13,25 @@ use ratewire_ledger::{Ledger, Table};
 use super::kafka::{Broker, produce};
 use super::text;
 
-const EVENTS: &str = "events";
-const DEAD_LETTER: &str = "dead-letter";
-const ACTIONS: &str = "actions";
+pub(crate) const EVENTS: &str = "events";
+pub(crate) const DEAD_LETTER: &str = "dead-letter";
+pub(crate) const ACTIONS: &str = "actions";
 
-fn examples() -> PathBuf {
+pub(crate) fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/examples")
 }
 
 /// A stream over the example accounts, keyed by account, with malformed
 /// and resent events mixed in.
-struct Stream {
-    messages: Vec<(String, Vec<u8>)>,
+pub(crate) struct Stream {
+    pub(crate) messages: Vec<(String, Vec<u8>)>,
     /// Ids of the good events, each once.
-    good: BTreeSet<String>,
+    pub(crate) good: BTreeSet<String>,
     /// Malformed payloads and resent copies.
-    bad: usize,
+    pub(crate) bad: usize,
 }
 
-fn stream(count: usize, seed: u64) -> Stream {
+pub(crate) fn stream(count: usize, seed: u64) -> Stream {
     let accounts: Vec<String> = std::fs::read_to_string(examples().join("accounts.csv"))
         .unwrap()
         .lines()
@@ -120,7 +120,7 @@ listen = "127.0.0.1:0"
     path
 }
 
-fn topics(broker: &Broker) {
+pub(crate) fn topics(broker: &Broker) {
     broker.create_topic(EVENTS, 3);
     broker.create_topic(DEAD_LETTER, 1);
     broker.create_topic(ACTIONS, 1);
@@ -144,7 +144,7 @@ fn run_to_end(dir: &Path, broker: &Broker) -> String {
     text(&out)
 }
 
-fn wait_with_deadline(mut child: Child, deadline: Instant) -> std::process::Output {
+pub(crate) fn wait_with_deadline(mut child: Child, deadline: Instant) -> std::process::Output {
     while child.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
             let _ = child.kill();
@@ -158,16 +158,16 @@ fn wait_with_deadline(mut child: Child, deadline: Instant) -> std::process::Outp
 
 /// What a ledger holds.
 #[derive(Debug, PartialEq, Eq)]
-struct View {
-    rated_rows: u64,
-    rejects: u64,
-    gross: i128,
+pub(crate) struct View {
+    pub(crate) rated_rows: u64,
+    pub(crate) rejects: u64,
+    pub(crate) gross: i128,
     /// Distinct usage event ids.
-    ids: BTreeSet<String>,
+    pub(crate) ids: BTreeSet<String>,
     /// Rated rows of usage events: equal to `ids.len()` when none is doubled.
-    usage_rows: u64,
+    pub(crate) usage_rows: u64,
     /// Messages the committed offsets cover.
-    consumed: u64,
+    pub(crate) consumed: u64,
 }
 
 fn ledger_view(dir: &Path) -> View {
@@ -203,7 +203,7 @@ fn ledger_view(dir: &Path) -> View {
 /// What rating the stream in order, in one pass, books: the oracle. Each
 /// account's events are on one partition in production order, so the
 /// pipeline must agree with it whatever the partitioning.
-fn expected(s: &Stream) -> View {
+pub(crate) fn expected(s: &Stream) -> View {
     use ratewire_rater::dedup::EventIds;
     use ratewire_rater::{Accounts, Output, Rater, RaterConfig, catalog, decode};
     use std::sync::Arc;
@@ -237,7 +237,7 @@ fn expected(s: &Stream) -> View {
 
 /// Ids of the stream's usage events are `<seed>-<n>`; generated records
 /// (fees, grants) have others.
-fn is_usage_id(id: &str) -> bool {
+pub(crate) fn is_usage_id(id: &str) -> bool {
     id.split_once('-').is_some_and(|(a, b)| {
         !a.is_empty() && !b.is_empty() && a.bytes().all(|c| c.is_ascii_digit()) && b.bytes().all(|c| c.is_ascii_digit())
     })
@@ -293,7 +293,11 @@ fn streamed_events_are_booked_once_and_rejects_reach_the_dead_letter_topic() {
 }
 
 /// Produces `messages` in chunks over time from a thread.
-fn produce_slowly(broker: &Broker, messages: Vec<(String, Vec<u8>)>, chunks: usize) -> std::thread::JoinHandle<()> {
+pub(crate) fn produce_slowly(
+    broker: &Broker,
+    messages: Vec<(String, Vec<u8>)>,
+    chunks: usize,
+) -> std::thread::JoinHandle<()> {
     let brokers = broker.brokers();
     std::thread::spawn(move || {
         for chunk in messages.chunks(messages.len().div_ceil(chunks)) {

@@ -9,6 +9,7 @@ mod config_check;
 mod kafka;
 mod ledger;
 mod ops;
+mod scaleout;
 mod sql;
 mod streaming;
 

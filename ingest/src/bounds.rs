@@ -11,6 +11,10 @@ pub const SIDE_FLUSH_TIMEOUT_MS: u64 = 30_000;
 /// How long a query of the broker's watermarks may take, in milliseconds.
 pub const WATERMARKS_TIMEOUT_MS: u64 = 5_000;
 
+/// How long starting an adopted partition at its offset may take, in
+/// milliseconds.
+pub const SEEK_TIMEOUT_MS: u64 = 10_000;
+
 /// Partitions one pipeline may hold state for.
 pub const PARTITIONS_MAX: usize = 4096;
 

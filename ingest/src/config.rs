@@ -43,6 +43,10 @@ pub mod bounds {
     pub const ROW_GROUP_ROWS: RangeInclusive<usize> = 1..=1_048_576;
     /// `ledger.zstd_level`: the levels Parquet's ZSTD codec accepts.
     pub const ZSTD_LEVEL: RangeInclusive<i32> = 1..=22;
+    /// `ledger.handoff_wait_ms`: a second to an hour.
+    pub const HANDOFF_WAIT_MS: RangeInclusive<u64> = 1_000..=3_600_000;
+    /// `ledger.instance`: the longest name.
+    pub const INSTANCE_BYTES_MAX: usize = 64;
     /// `pipeline.rate_workers`: rating threads.
     pub const RATE_WORKERS: RangeInclusive<usize> = 1..=64;
     /// `pipeline.batch_messages_max`: messages per batch between stages.
@@ -177,6 +181,16 @@ pub struct LedgerConfig {
     pub row_group_rows: usize,
     /// ZSTD compression level of the Parquet files. Default 3, range 1 to 22.
     pub zstd_level: i32,
+    /// This instance's name among several sharing `dir` (scale-out; see
+    /// `docs/operations.md`): each writes its own ledger under
+    /// `dir/members/<instance>` and partitions move between them with their
+    /// state. Empty (the default): one instance owns `dir` alone. Letters,
+    /// digits, `.`, `_` and `-`, at most 64.
+    pub instance: String,
+    /// With `instance` set: how long a newly assigned partition waits for
+    /// its previous owner to commit and let go of it, in ms. Default
+    /// 120000, range 1000 to 3600000.
+    pub handoff_wait_ms: u64,
 }
 
 impl Default for LedgerConfig {
@@ -187,6 +201,8 @@ impl Default for LedgerConfig {
             commit_rows_max: 262_144,
             row_group_rows: 131_072,
             zstd_level: 3,
+            instance: String::new(),
+            handoff_wait_ms: 120_000,
         }
     }
 }
@@ -603,6 +619,21 @@ impl Config {
         out.range("ledger.commit_rows_max", ledger.commit_rows_max, &bounds::COMMIT_ROWS_MAX);
         out.range("ledger.row_group_rows", ledger.row_group_rows, &bounds::ROW_GROUP_ROWS);
         out.range("ledger.zstd_level", ledger.zstd_level, &bounds::ZSTD_LEVEL);
+        out.range("ledger.handoff_wait_ms", ledger.handoff_wait_ms, &bounds::HANDOFF_WAIT_MS);
+        let name = &ledger.instance;
+        if name.len() > bounds::INSTANCE_BYTES_MAX
+            || name.starts_with('.')
+            || !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        {
+            out.push(
+                &["ledger.instance"],
+                format!(
+                    "ledger.instance: {name:?} is not an instance name (letters, digits, '.', '_' and '-', \
+                     not starting with '.', at most {} bytes)",
+                    bounds::INSTANCE_BYTES_MAX
+                ),
+            );
+        }
         if ledger.row_group_rows > ledger.commit_rows_max {
             out.push(
                 &["ledger.row_group_rows", "ledger.commit_rows_max"],
@@ -1140,9 +1171,25 @@ ready_lag_max_messages = 1000000000001
     }
 
     #[test]
+    fn an_instance_name_must_be_a_plain_directory_name() {
+        for (name, ok) in [("", true), ("ratewire-0", true), ("a.b_c", true), ("../x", false), (".hidden", false)] {
+            let config = Config {
+                ledger: LedgerConfig { instance: name.into(), ..LedgerConfig::default() },
+                ..Config::default()
+            };
+            let issues = config.check();
+            assert_eq!(issues.is_empty(), ok, "{name:?}: {} issues", issues.len());
+        }
+        let long = "x".repeat(bounds::INSTANCE_BYTES_MAX + 1);
+        let config = Config { ledger: LedgerConfig { instance: long, ..LedgerConfig::default() }, ..Config::default() };
+        assert!(!config.check().is_empty());
+    }
+
+    #[test]
     fn every_field_but_properties_has_an_env_override() {
         let vars = env_overrides();
-        assert_eq!(vars.len(), 6 + 3 + 5 + 6 + 3);
+        assert_eq!(vars.len(), 6 + 3 + 7 + 6 + 3);
+        assert!(vars.iter().any(|v| v.var == "RATEWIRE_LEDGER_INSTANCE" && v.field == "ledger.instance"));
         assert!(
             vars.iter().any(|v| v.var == "RATEWIRE_KAFKA_DEAD_LETTER_TOPIC" && v.field == "kafka.dead_letter_topic")
         );

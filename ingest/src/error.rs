@@ -34,6 +34,9 @@ pub enum Error {
         /// The bound.
         max: usize,
     },
+    /// A partition could not be handed over between instances.
+    #[error("handoff: {0}")]
+    Handoff(String),
     /// A metric could not be created or rendered (a bug).
     #[error("metrics: {0}")]
     Metrics(String),

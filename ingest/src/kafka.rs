@@ -28,12 +28,12 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 use serde::Deserialize;
 
-use crate::bounds::{SIDE_FLUSH_TIMEOUT_MS, STATISTICS_INTERVAL_MS, WATERMARKS_TIMEOUT_MS};
+use crate::bounds::{SEEK_TIMEOUT_MS, SIDE_FLUSH_TIMEOUT_MS, STATISTICS_INTERVAL_MS, WATERMARKS_TIMEOUT_MS};
 use crate::config::KafkaProperties;
 use crate::error::Error;
-use crate::message::Message;
+use crate::message::{Message, PartitionKey};
 use crate::metrics::{Lag, Metrics};
-use crate::pipeline::Source;
+use crate::pipeline::{Rebalance, Source};
 
 /// How to reach Kafka. Its `Debug` masks secret properties.
 #[derive(Clone, PartialEq, Eq)]
@@ -94,6 +94,21 @@ type Positions = Mutex<HashMap<(String, i32), i64>>;
 struct SourceContext {
     positions: Positions,
     metrics: Arc<Metrics>,
+    /// Scale-out: assigned partitions are paused until the pipeline has
+    /// adopted their state, and every change is reported to it.
+    handoff: bool,
+    changes: Mutex<Vec<Rebalance>>,
+}
+
+impl SourceContext {
+    fn report(&self, tpl: &TopicPartitionList, change: fn(Vec<PartitionKey>) -> Rebalance) {
+        if !self.handoff {
+            return;
+        }
+        let keys =
+            tpl.elements().iter().map(|e| PartitionKey { topic: e.topic().into(), partition: e.partition() }).collect();
+        self.changes.lock().unwrap_or_else(PoisonError::into_inner).push(change(keys));
+    }
 }
 
 impl ClientContext for SourceContext {
@@ -133,10 +148,17 @@ impl ConsumerContext for SourceContext {
                     }
                     info!("assigned {topic}[{partition}] from {offset:?}");
                 }
-                if cooperative { consumer.incremental_assign(tpl) } else { consumer.assign(tpl) }
+                drop(positions);
+                let assigned = if cooperative { consumer.incremental_assign(tpl) } else { consumer.assign(tpl) };
+                // Sharing the ledger root, nothing is fetched before the
+                // pipeline has adopted the partition's state and started it.
+                let paused = if self.handoff { assigned.and_then(|()| consumer.pause(tpl)) } else { assigned };
+                self.report(tpl, Rebalance::Assigned);
+                paused
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 info!("revoked {} partitions", tpl.count());
+                self.report(tpl, Rebalance::Revoked);
                 if cooperative { consumer.incremental_unassign(tpl) } else { consumer.unassign() }
             }
             other => {
@@ -173,9 +195,33 @@ impl KafkaSource {
     /// # Errors
     /// [`Error::Source`] when the consumer cannot be created or subscribe.
     pub fn new(options: &KafkaOptions, positions: &[SourceRange], metrics: Arc<Metrics>) -> Result<Self, Error> {
+        Self::create(options, positions, metrics, false)
+    }
+
+    /// As [`KafkaSource::new`], for an instance sharing the ledger root
+    /// (scale-out): it reports every rebalance ([`Source::rebalanced`]) and
+    /// delivers an assigned partition only once started ([`Source::start`]).
+    ///
+    /// # Errors
+    /// As [`KafkaSource::new`].
+    pub fn handing_over(
+        options: &KafkaOptions,
+        positions: &[SourceRange],
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, Error> {
+        Self::create(options, positions, metrics, true)
+    }
+
+    fn create(
+        options: &KafkaOptions,
+        positions: &[SourceRange],
+        metrics: Arc<Metrics>,
+        handoff: bool,
+    ) -> Result<Self, Error> {
         let config = consumer_config(options);
         let positions = positions.iter().map(|r| ((r.source.clone(), r.partition), r.to)).collect();
-        let context = SourceContext { positions: Mutex::new(positions), metrics };
+        let context =
+            SourceContext { positions: Mutex::new(positions), metrics, handoff, changes: Mutex::new(Vec::new()) };
         let consumer: BaseConsumer<SourceContext> =
             config.create_with_context(context).map_err(|e| Error::Source(format!("creating the consumer: {e}")))?;
         let topics: Vec<&str> = options.topics.iter().map(String::as_str).collect();
@@ -256,6 +302,39 @@ impl Source for KafkaSource {
         {
             // Only lag monitoring depends on it.
             warn!("committing offsets to the group: {e}");
+        }
+        Ok(())
+    }
+
+    fn rebalanced(&mut self) -> Vec<Rebalance> {
+        std::mem::take(&mut *self.consumer.context().changes.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn start(&mut self, key: &PartitionKey, offset: i64) -> Result<(), Error> {
+        self.consumer
+            .context()
+            .positions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert((key.topic.to_string(), key.partition), offset);
+        self.polled.remove(&(key.topic.clone(), key.partition));
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(&key.topic, key.partition, Offset::Offset(offset))
+            .map_err(|e| Error::Source(format!("starting {key} at offset {offset}: {e}")))?;
+        // A seek fails when the partition was revoked again meanwhile, or
+        // its fetcher is not ready: it then resumes at the offset it was
+        // assigned at, never after the adopted one (that is the highest any
+        // member committed), and the worker skips what was rated already.
+        let sought = self.consumer.seek_partitions(tpl.clone(), Duration::from_millis(SEEK_TIMEOUT_MS));
+        let failed = match sought {
+            Ok(sought) => sought.elements().iter().find_map(|e| e.error().err()),
+            Err(e) => Some(e),
+        };
+        if let Some(e) = failed {
+            info!("{key} resumes where it was assigned, not at {offset}: {e}");
+        }
+        if let Err(e) = self.consumer.resume(&tpl) {
+            info!("resuming {key}: {e}");
         }
         Ok(())
     }

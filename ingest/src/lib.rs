@@ -12,6 +12,8 @@
 //! - [`ReferenceHandle`], the catalog and accounts in force, reloadable;
 //! - [`Metrics`], the Prometheus metrics the stages keep (per batch, no
 //!   locks) and the state `/readyz` reads;
+//! - [`Handoff`], scale-out: instances sharing a ledger root, between
+//!   which a partition moves with its state (see the [`handoff`] module);
 //! - [`state`], the per-partition rating state checkpointed with each
 //!   commit;
 //! - [`config`], the documented TOML config of `ratewire run`, with its
@@ -25,6 +27,7 @@
 mod bounds;
 pub mod config;
 mod error;
+pub mod handoff;
 mod kafka;
 mod message;
 pub mod metrics;
@@ -39,9 +42,10 @@ pub use bounds::{
     STATISTICS_INTERVAL_MS,
 };
 pub use error::Error;
+pub use handoff::{Adopted, Handoff};
 pub use kafka::{KafkaOptions, KafkaSideOutput, KafkaSource};
 pub use message::{Message, PartitionKey};
 pub use metrics::{Metrics, ReadyCheck};
-pub use pipeline::{Options, Pipeline, Source, Summary, Until};
+pub use pipeline::{Options, Pipeline, Rebalance, Source, Summary, Until};
 pub use reference::{Reference, ReferenceHandle};
 pub use sink::{Committed, SideOutput};

@@ -18,7 +18,7 @@
 //! barrier's segments together. A full queue blocks its sender: a slow
 //! ledger holds back the workers, and they hold back the source.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,7 +34,8 @@ use rust_decimal::Decimal;
 
 use crate::bounds::{BARRIERS_IN_FLIGHT_MAX, POLL_TIMEOUT_MS};
 use crate::error::Error;
-use crate::message::Message;
+use crate::handoff::Handoff;
+use crate::message::{Message, PartitionKey};
 use crate::metrics::{Metrics, Queue};
 use crate::reference::ReferenceHandle;
 use crate::sink::{Committed, LedgerStage, SideOutput};
@@ -61,6 +62,33 @@ pub trait Source: Send {
     /// # Errors
     /// [`Error::Source`].
     fn caught_up(&mut self) -> Result<bool, Error>;
+
+    /// The partitions assigned to this consumer or revoked from it since
+    /// the last call, in order. Only a source asked to hand partitions over
+    /// (scale-out) reports them; it delivers nothing of an assigned
+    /// partition until [`Source::start`].
+    fn rebalanced(&mut self) -> Vec<Rebalance> {
+        Vec::new()
+    }
+
+    /// Starts delivering assigned partition `key` from `offset`, once its
+    /// state is adopted.
+    ///
+    /// # Errors
+    /// [`Error::Source`].
+    fn start(&mut self, key: &PartitionKey, offset: i64) -> Result<(), Error> {
+        let _ = (key, offset);
+        Ok(())
+    }
+}
+
+/// A change of the partitions a consumer-group member reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rebalance {
+    /// These partitions were assigned to it.
+    Assigned(Vec<PartitionKey>),
+    /// These were taken from it.
+    Revoked(Vec<PartitionKey>),
 }
 
 /// How the pipeline runs.
@@ -137,6 +165,7 @@ pub struct Pipeline {
     committed_ids: Arc<EventIds>,
     options: Options,
     metrics: Option<Arc<Metrics>>,
+    handoff: Option<Handoff>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -158,7 +187,26 @@ impl Pipeline {
         reference: Arc<ReferenceHandle>,
         options: Options,
     ) -> Self {
-        Self { ledger, checkpoint, side, reference, committed_ids: Arc::new(committed_ids), options, metrics: None }
+        Self {
+            ledger,
+            checkpoint,
+            side,
+            reference,
+            committed_ids: Arc::new(committed_ids),
+            options,
+            metrics: None,
+            handoff: None,
+        }
+    }
+
+    /// Shares the ledger root with other instances (scale-out): partitions
+    /// are rated only while owned, and each assigned one starts from the
+    /// latest state any instance committed for it (see [`Handoff`]). The
+    /// source must report its rebalances ([`Source::rebalanced`]).
+    #[must_use]
+    pub fn with_handoff(mut self, handoff: Handoff) -> Self {
+        self.handoff = Some(handoff);
+        self
     }
 
     /// Counts into `metrics` (by default, into metrics of its own that
@@ -181,7 +229,7 @@ impl Pipeline {
         stop: &AtomicBool,
         on_commit: &mut dyn FnMut(&Committed),
     ) -> Result<Summary, Error> {
-        let Self { ledger, checkpoint, side, reference, committed_ids, options, metrics } = self;
+        let Self { ledger, checkpoint, side, reference, committed_ids, options, metrics, handoff } = self;
         let metrics = match metrics {
             Some(m) => m,
             None => Arc::new(Metrics::new()?),
@@ -191,6 +239,10 @@ impl Pipeline {
         drop(checkpoint);
         let stage = LedgerStage::new(ledger, side, workers, &restored, metrics.clone())?;
         let mut per_worker: Vec<Vec<PartitionState>> = (0..workers).map(|_| Vec::new()).collect();
+        // Sharing the root, a partition's state comes with its assignment
+        // (the ledger stage still carries the restored ones in each
+        // checkpoint, for whoever adopts them next).
+        let restored = if handoff.is_some() { Vec::new() } else { restored };
         for s in restored {
             per_worker[route(&s.topic, s.partition, workers)].push(s);
         }
@@ -221,7 +273,7 @@ impl Pipeline {
             let ledger_metrics = metrics.clone();
             let ledger_handle = scope.spawn(move || commit_loop(stage, &segment_rx, &ack_tx, &ledger_metrics));
 
-            let mut driver = Driver::new(options, work_txs, ack_rx, metrics);
+            let mut driver = Driver::new(options, work_txs, ack_rx, metrics, handoff);
             let driven = driver.drive(source, until, stop, on_commit);
             let Driver { summary, work_txs, .. } = driver;
             drop(work_txs);
@@ -260,6 +312,8 @@ fn work(mut worker: Worker, work: &Receiver<Work>, segments: &Sender<Segment>) -
                     return Ok(());
                 }
             }
+            Work::Adopt { key, state, others } => worker.adopt(key, state, others),
+            Work::Release(key) => worker.release(&key),
         }
     }
     Ok(())
@@ -303,10 +357,18 @@ struct Driver {
     acked: u64,
     summary: Summary,
     metrics: Arc<Metrics>,
+    /// Scale-out: the partitions this instance owns, and their locks.
+    handoff: Option<Handoff>,
 }
 
 impl Driver {
-    fn new(options: Options, work_txs: Vec<Sender<Work>>, acks: Receiver<Committed>, metrics: Arc<Metrics>) -> Self {
+    fn new(
+        options: Options,
+        work_txs: Vec<Sender<Work>>,
+        acks: Receiver<Committed>,
+        metrics: Arc<Metrics>,
+        handoff: Option<Handoff>,
+    ) -> Self {
         let buffers = work_txs.iter().map(|_| Vec::new()).collect();
         Self {
             options,
@@ -319,6 +381,7 @@ impl Driver {
             acked: 0,
             summary: Summary::default(),
             metrics,
+            handoff,
         }
     }
 
@@ -335,7 +398,18 @@ impl Driver {
             while let Ok(committed) = self.acks.try_recv() {
                 self.acked(source, &committed, on_commit)?;
             }
-            match source.poll(poll_timeout)? {
+            let polled = source.poll(poll_timeout)?;
+            if self.handoff.is_some() {
+                for change in source.rebalanced() {
+                    if !self.rebalance(source, change, stop, on_commit)? {
+                        break;
+                    }
+                }
+            }
+            match polled {
+                Some(message) if !self.owned(&message) => {
+                    // Not (or no longer) this instance's: its owner rates it.
+                }
                 Some(message) => {
                     let w = route(&message.topic, message.partition, self.work_txs.len());
                     self.buffers[w].push(message);
@@ -362,6 +436,76 @@ impl Driver {
         }
         self.metrics.stopping();
         // Drain: commit everything consumed, then wait for the commits.
+        self.settle(source, on_commit)
+    }
+
+    /// Whether this instance rates `message`'s partition: always, unless it
+    /// shares the ledger root and does not own the partition (a message
+    /// fetched before a revocation, or before the partition was started).
+    fn owned(&self, message: &Message) -> bool {
+        self.handoff
+            .as_ref()
+            .is_none_or(|h| h.owns(&PartitionKey { topic: message.topic.clone(), partition: message.partition }))
+    }
+
+    /// Follows one change of the assignment (scale-out). A revoked
+    /// partition is committed, forgotten and let go of; an assigned one is
+    /// claimed, adopted with the latest state committed for it, and started
+    /// at that state's offset. Returns `false` when `stop` was set while
+    /// waiting for a claim.
+    fn rebalance(
+        &mut self,
+        source: &mut dyn Source,
+        change: Rebalance,
+        stop: &AtomicBool,
+        on_commit: &mut dyn FnMut(&Committed),
+    ) -> Result<bool, Error> {
+        match change {
+            Rebalance::Revoked(keys) => {
+                let owned: HashSet<PartitionKey> = match &self.handoff {
+                    Some(h) => keys.into_iter().filter(|k| h.owns(k)).collect(),
+                    None => return Ok(true),
+                };
+                if owned.is_empty() {
+                    return Ok(true);
+                }
+                // Everything consumed is committed before the partitions go.
+                self.settle(source, on_commit)?;
+                for key in owned {
+                    let w = route(&key.topic, key.partition, self.work_txs.len());
+                    self.work_txs[w].send(Work::Release(key.clone())).map_err(|_| stopped())?;
+                    if let Some(h) = &mut self.handoff {
+                        h.release(&key);
+                    }
+                }
+            }
+            Rebalance::Assigned(keys) => {
+                let Some(handoff) = &mut self.handoff else { return Ok(true) };
+                for key in &keys {
+                    if !handoff.claim(key, stop)? {
+                        return Ok(false);
+                    }
+                }
+                let others = Arc::new(handoff.others_event_ids()?);
+                for key in keys {
+                    let adopted = handoff.adopt(&key)?;
+                    let next = adopted.next();
+                    log::info!(
+                        "adopted {key} at offset {next} (state of {})",
+                        adopted.member.as_deref().unwrap_or("nobody: a new partition")
+                    );
+                    let w = route(&key.topic, key.partition, self.work_txs.len());
+                    let work = Work::Adopt { key: key.clone(), state: adopted.state, others: others.clone() };
+                    self.work_txs[w].send(work).map_err(|_| stopped())?;
+                    source.start(&key, next)?;
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Commits everything consumed so far and waits for the commit.
+    fn settle(&mut self, source: &mut dyn Source, on_commit: &mut dyn FnMut(&Committed)) -> Result<(), Error> {
         if self.since_barrier > 0 {
             while !self.may_barrier() {
                 let committed = self.acks.recv().map_err(|_| stopped())?;
@@ -370,7 +514,7 @@ impl Driver {
             self.barrier()?;
         }
         while self.acked < self.issued {
-            let committed = self.acks.recv().map_err(|_| Error::Internal("the ledger stage stopped".into()))?;
+            let committed = self.acks.recv().map_err(|_| stopped())?;
             self.acked(source, &committed, on_commit)?;
         }
         Ok(())
@@ -397,7 +541,20 @@ impl Driver {
         if c.consumed > 0 {
             s.commits += 1;
             s.positions.clone_from(&c.positions);
-            source.committed(&c.positions)?;
+            match &self.handoff {
+                None => source.committed(&c.positions)?,
+                Some(h) => {
+                    // Offsets of partitions owned elsewhere now are not this
+                    // member's to report.
+                    let owned: Vec<SourceRange> = c
+                        .positions
+                        .iter()
+                        .filter(|r| h.owns(&PartitionKey { topic: r.source.as_str().into(), partition: r.partition }))
+                        .cloned()
+                        .collect();
+                    source.committed(&owned)?;
+                }
+            }
         }
         on_commit(c);
         Ok(())

@@ -29,6 +29,12 @@ pub(crate) enum Work {
     Messages(Vec<Message>),
     /// Hand over everything up to here, for commit `0`.
     Barrier(u64),
+    /// Partition `key` moved here (scale-out): rate it from `state` (fresh
+    /// when `None`), and check resent events against `others`, the event
+    /// ids the other instances committed.
+    Adopt { key: PartitionKey, state: Option<PartitionState>, others: Arc<EventIds> },
+    /// Partition `key` moved away (after its last commit): forget it.
+    Release(PartitionKey),
 }
 
 /// What one worker rated between two barriers.
@@ -78,6 +84,9 @@ pub(crate) struct Worker {
     restored: HashMap<PartitionKey, PartitionState>,
     /// Ids already in the ledger when the pipeline started.
     committed_ids: Arc<EventIds>,
+    /// Ids the other instances sharing the ledger root had committed when
+    /// a partition last moved here (scale-out; empty otherwise).
+    others_ids: Arc<EventIds>,
     /// Ids rated since.
     ids: EventIds,
     segment: Segment,
@@ -109,6 +118,7 @@ impl Worker {
             partitions: HashMap::new(),
             restored: restored.collect(),
             committed_ids,
+            others_ids: Arc::default(),
             ids: EventIds::default(),
             segment: Segment::default(),
             scratch: Output::default(),
@@ -167,7 +177,11 @@ impl Worker {
         let event_time = decoded.as_ref().ok().map(|e| e.time);
         match decoded {
             Err(reject) => state.rater.reject_payload(reject, scratch),
-            Ok(event) if self.committed_ids.contains(&event.id) || self.ids.contains(&event.id) => {
+            Ok(event)
+                if self.committed_ids.contains(&event.id)
+                    || self.ids.contains(&event.id)
+                    || self.others_ids.contains(&event.id) =>
+            {
                 state.rater.reject_event(duplicate(&event.id), &event, scratch);
             }
             Ok(event) => {
@@ -190,6 +204,27 @@ impl Worker {
             self.segment.rejects.push(RejectedEvent { rejected, event_time, payload, source, partition, offset });
         }
         Ok(())
+    }
+
+    /// Partition `key` moved here with `state`: its rating starts over from
+    /// that state at its next message, whatever this worker held for it.
+    pub(crate) fn adopt(&mut self, key: PartitionKey, state: Option<PartitionState>, others: Arc<EventIds>) {
+        self.release(&key);
+        if let Some(state) = state {
+            self.metrics.accounts_below_threshold(below_threshold(&state.state));
+            self.restored.insert(key, state);
+        }
+        self.others_ids = others;
+    }
+
+    /// Partition `key` moved away: its state is dropped (it was committed).
+    pub(crate) fn release(&mut self, key: &PartitionKey) {
+        let below = match (self.partitions.remove(key), self.restored.remove(key)) {
+            (Some(p), _) => p.below,
+            (None, Some(s)) => below_threshold(&s.state),
+            (None, None) => 0,
+        };
+        self.metrics.accounts_below_threshold(-below);
     }
 
     /// A partition seen for the first time by this run: its state from the

@@ -194,7 +194,7 @@ impl Ledger {
         ledger.check_files()?;
         ledger.remove_debris(ledger.checkpoint.as_ref(), &mut removed)?;
         let checkpoint = match &ledger.checkpoint {
-            Some(c) => ledger.read_checkpoint(c)?,
+            Some(c) => read_checkpoint(&ledger.dir, ledger.sequence, c)?,
             None => Vec::new(),
         };
         let recovery =
@@ -393,22 +393,6 @@ impl Ledger {
         Ok(written.into_iter().map(|(_, _, file)| file).collect())
     }
 
-    /// Reads the checkpoint of the latest manifest.
-    fn read_checkpoint(&self, checkpoint: &CheckpointFile) -> Result<Vec<u8>, Error> {
-        let path = in_ledger(&self.dir, &checkpoint.path);
-        let manifest = self.dir.join(MANIFEST_DIR).join(manifest_name(self.sequence));
-        if !path.is_file() {
-            return Err(Error::MissingFile { manifest, file: checkpoint.path.clone() });
-        }
-        let bytes = read_bounded(&path, CHECKPOINT_BYTES_MAX)?
-            .map_err(|size| Error::CheckpointTooLarge { size, max: CHECKPOINT_BYTES_MAX })?;
-        if bytes.len() as u64 != checkpoint.bytes {
-            let reason = format!("{} is {} bytes, not the {} listed", checkpoint.path, bytes.len(), checkpoint.bytes);
-            return Err(Error::Manifest { path: manifest, reason });
-        }
-        Ok(bytes)
-    }
-
     /// Takes in a manifest read or just written: its files, totals,
     /// positions and checkpoint (see [`replay`]).
     fn apply(&mut self, path: &Path, manifest: &Manifest) -> Result<(), Error> {
@@ -475,6 +459,22 @@ impl Ledger {
         }
         Ok(())
     }
+}
+
+/// Reads the checkpoint `checkpoint` of manifest `sequence` of the ledger in `dir`.
+pub(crate) fn read_checkpoint(dir: &Path, sequence: u64, checkpoint: &CheckpointFile) -> Result<Vec<u8>, Error> {
+    let path = in_ledger(dir, &checkpoint.path);
+    let manifest = dir.join(MANIFEST_DIR).join(manifest_name(sequence));
+    if !path.is_file() {
+        return Err(Error::MissingFile { manifest, file: checkpoint.path.clone() });
+    }
+    let bytes = read_bounded(&path, CHECKPOINT_BYTES_MAX)?
+        .map_err(|size| Error::CheckpointTooLarge { size, max: CHECKPOINT_BYTES_MAX })?;
+    if bytes.len() as u64 != checkpoint.bytes {
+        let reason = format!("{} is {} bytes, not the {} listed", checkpoint.path, bytes.len(), checkpoint.bytes);
+        return Err(Error::Manifest { path: manifest, reason });
+    }
+    Ok(bytes)
 }
 
 /// Takes in a manifest: removes the files it removed from `files` and

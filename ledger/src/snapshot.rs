@@ -16,9 +16,11 @@ use arrow_array::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::bounds::READ_BACK_BATCH_ROWS;
-use crate::commit::{by_table, list_manifests, replay};
+use crate::commit::{by_table, list_manifests, read_checkpoint, replay};
 use crate::error::{Error, io};
-use crate::manifest::{DataFile, MANIFEST_DIR, Manifest, in_ledger, manifest_name, manifest_of};
+use crate::manifest::{
+    CheckpointFile, DataFile, MANIFEST_DIR, Manifest, SourceRange, in_ledger, manifest_name, manifest_of,
+};
 use crate::schema::Table;
 use crate::totals::Totals;
 use crate::trash::open_in_trash;
@@ -30,6 +32,10 @@ pub struct Snapshot {
     sequence: u64,
     files: Vec<DataFile>,
     totals: BTreeMap<Table, Totals>,
+    /// The checkpoint of commit `sequence` (`None` before the first).
+    checkpoint: Option<CheckpointFile>,
+    /// The source offsets committed as of `sequence`, per partition.
+    positions: Vec<SourceRange>,
 }
 
 impl Snapshot {
@@ -58,7 +64,14 @@ impl Snapshot {
         if target > latest {
             return Err(Error::NoSuchCommit { sequence: target, latest });
         }
-        let mut snapshot = Self { dir: dir.to_path_buf(), sequence: 0, files: Vec::new(), totals: by_table(&[]) };
+        let mut snapshot = Self {
+            dir: dir.to_path_buf(),
+            sequence: 0,
+            files: Vec::new(),
+            totals: by_table(&[]),
+            checkpoint: None,
+            positions: Vec::new(),
+        };
         for sequence in sequences.into_iter().take_while(|s| *s <= target) {
             let path = manifests.join(manifest_name(sequence));
             if sequence != snapshot.sequence + 1 {
@@ -68,6 +81,8 @@ impl Snapshot {
             let manifest = Manifest::read(&path, sequence)?;
             replay(&mut snapshot.files, &mut snapshot.totals, &path, &manifest)?;
             snapshot.sequence = sequence;
+            snapshot.checkpoint = Some(manifest.checkpoint);
+            snapshot.positions = manifest.positions;
         }
         Ok(snapshot)
     }
@@ -96,6 +111,26 @@ impl Snapshot {
     #[must_use]
     pub fn totals(&self) -> &BTreeMap<Table, Totals> {
         &self.totals
+    }
+
+    /// Every source partition's committed span as of [`Snapshot::sequence`].
+    #[must_use]
+    pub fn positions(&self) -> &[SourceRange] {
+        &self.positions
+    }
+
+    /// The checkpoint committed with [`Snapshot::sequence`] (empty before
+    /// the first commit).
+    ///
+    /// # Errors
+    /// I/O errors, and [`Error::MissingFile`] when a later commit of a
+    /// running writer has removed it already: a newer snapshot has the
+    /// newer checkpoint.
+    pub fn checkpoint(&self) -> Result<Vec<u8>, Error> {
+        match &self.checkpoint {
+            Some(c) => read_checkpoint(&self.dir, self.sequence, c),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// Opens one of the snapshot's files where it is now: in place, or in
