@@ -20,7 +20,9 @@ port="${RATEWIRE_BENCH_PORT:-19092}"
 work="$(mktemp -d)"
 trap 'RATEWIRE_BROKER_DIR="$work/broker" bash scripts/broker.sh stop "$port"; rm -rf "$work"' EXIT
 
-cargo build --release --locked -p ratewire -p ratewire-bench --example kafka_load >&2
+# `--example` alone would build only the example: the binary is built first.
+cargo build --release --locked -p ratewire --bin ratewire >&2
+cargo build --release --locked -p ratewire-bench --example kafka_load >&2
 bin="$CARGO_TARGET_DIR/release"
 
 export RATEWIRE_BROKER_DIR="$work/broker" RATEWIRE_BROKER_STORAGE=memory

@@ -63,20 +63,23 @@ bash "$(dirname "$0")/broker.sh" install
 # confluent-kafka is an independent Kafka client the streaming tests
 # produce with. kubernetes-validate and check-jsonschema validate the
 # manifests and the compose file under deploy/ (deploy/check.sh). psycopg
-# is a Postgres client the `serve-sql` tests query with.
+# is a Postgres client the `serve-sql` tests query with. scikit-learn is the
+# reference the churn models are compared with (bench/churn_anchor.py).
 duckdb_version=2.0.0
 pyarrow_version=26.0.1
 confluent_kafka_version=2.16.1
 kubernetes_validate_version=1.37.0
 check_jsonschema_version=0.39.0
 psycopg_version=3.3.9
+scikit_learn_version=1.9.1
 if ! "$RATEWIRE_VENV/bin/python" -c "import sys, duckdb, pyarrow, confluent_kafka
 from importlib.metadata import version
 sys.exit(duckdb.__version__ != '$duckdb_version' or pyarrow.__version__ != '$pyarrow_version'
     or confluent_kafka.__version__ != '$confluent_kafka_version'
     or version('kubernetes-validate') != '$kubernetes_validate_version'
     or version('check-jsonschema') != '$check_jsonschema_version'
-    or version('psycopg') != '$psycopg_version' or version('psycopg-binary') != '$psycopg_version')" >/dev/null 2>&1; then
+    or version('psycopg') != '$psycopg_version' or version('psycopg-binary') != '$psycopg_version'
+    or version('scikit-learn') != '$scikit_learn_version')" >/dev/null 2>&1; then
     if ! command -v python3 >/dev/null 2>&1; then
         echo "python3 (with venv and pip) is required for the ledger reader tests" >&2
         exit 1
@@ -85,5 +88,5 @@ sys.exit(duckdb.__version__ != '$duckdb_version' or pyarrow.__version__ != '$pya
     "$RATEWIRE_VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
         "duckdb==$duckdb_version" "pyarrow==$pyarrow_version" "confluent-kafka==$confluent_kafka_version" \
         "kubernetes-validate==$kubernetes_validate_version" "check-jsonschema==$check_jsonschema_version" \
-        "psycopg[binary]==$psycopg_version"
+        "psycopg[binary]==$psycopg_version" "scikit-learn==$scikit_learn_version"
 fi

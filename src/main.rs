@@ -5,10 +5,12 @@
 
 mod batch;
 mod check;
+mod churn;
 mod compact;
 mod config_check;
 mod demo;
 mod http;
+mod report;
 mod run;
 mod sql;
 
@@ -51,6 +53,15 @@ enum Command {
     /// Serve the ledger read-only over the Postgres wire protocol (psql,
     /// BI tools), with password authentication.
     ServeSql(sql::ServeSqlArgs),
+    /// Finance reports over the ledger: invoices, revenue, receivables,
+    /// reconciliation.
+    Report(report::ReportArgs),
+    /// Churn risk: features from the ledger, models, the ranked risk list
+    /// and the model report.
+    Churn {
+        #[command(subcommand)]
+        command: churn::ChurnCommand,
+    },
     /// Check the configuration of `ratewire run`.
     Config {
         #[command(subcommand)]
@@ -92,6 +103,8 @@ fn main() -> ExitCode {
         Command::Compact(args) => compact::run(&args),
         Command::Sql(args) => sql::run(&args),
         Command::ServeSql(args) => sql::serve_sql(&args),
+        Command::Report(args) => report::run(&args),
+        Command::Churn { command } => churn::run(&command),
         Command::Catalog { command: CatalogCommand::Check { file, accounts } } => {
             check::run(&file, accounts.as_deref())
         }

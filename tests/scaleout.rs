@@ -195,4 +195,19 @@ fn two_instances_share_the_partitions_and_take_them_over_with_their_state() {
         "rows, rejects and money as one pass in order"
     );
     assert!(view.ids.len() > s.good.len() / 2 && view.rejects >= s.bad as u64);
+
+    // SQL and the reports read the shared root as one ledger.
+    let root_arg = root.to_str().unwrap();
+    let sql = super::ratewire(
+        work.path(),
+        &["sql", "--ledger", root_arg, "--format", "csv", "select count(*) as n, sum(gross) as gross from rated"],
+    );
+    assert!(sql.status.success(), "{}", super::text(&sql));
+    let csv = String::from_utf8(sql.stdout).unwrap();
+    let (n, gross) = csv.lines().nth(1).and_then(|l| l.split_once(',')).unwrap();
+    assert_eq!(n.parse::<u64>().unwrap(), view.rated_rows, "{csv}");
+    let gross: rust_decimal::Decimal = gross.parse().unwrap();
+    assert_eq!(gross, rust_decimal::Decimal::from_i128_with_scale(view.gross, 10), "{csv}");
+    let reconcile = super::ratewire(work.path(), &["report", "reconcile", "--ledger", root_arg]);
+    assert!(reconcile.status.success(), "consumed = rated + rejected over the members: {}", super::text(&reconcile));
 }

@@ -4,11 +4,13 @@
 
 mod batch;
 mod catalog_check;
+mod churn;
 mod compact;
 mod config_check;
 mod kafka;
 mod ledger;
 mod ops;
+mod report;
 mod scaleout;
 mod sql;
 mod streaming;

@@ -93,6 +93,20 @@ pub enum Error {
     /// The async runtime DataFusion runs on could not start.
     #[error("starting the query runtime: {0}")]
     Runtime(#[source] std::io::Error),
+    /// A report period that is not `YYYY-MM`.
+    #[error("the period {value:?} is not YYYY-MM")]
+    Period {
+        /// The period as given.
+        value: String,
+    },
+    /// An invoice with more lines than [`crate::INVOICE_LINES_MAX`].
+    #[error("the invoice of {account} has more than {max} lines")]
+    InvoiceTooLong {
+        /// The account.
+        account: String,
+        /// The bound.
+        max: usize,
+    },
     /// `serve-sql` could not listen.
     #[error("listening on {addr}: {source}")]
     Listen {

@@ -1,5 +1,6 @@
-//! A ledger table as a DataFusion table: exactly the files one
-//! [`Snapshot`] lists (never a file on disk that no manifest lists), with
+//! A ledger table as a DataFusion table: exactly the files its
+//! [`Snapshot`]s list (one per ledger: several for the members of a shared
+//! root; never a file on disk that no manifest lists), with
 //! the Hive partition columns `period` and `day`, which are in the files'
 //! paths only, added from those paths.
 //!
@@ -48,31 +49,31 @@ fn partition_fields() -> Vec<FieldRef> {
 /// One committed file and its partition values.
 #[derive(Debug)]
 struct LedgerFile {
+    /// The index of its snapshot.
+    snapshot: usize,
     file: DataFile,
     period: String,
     day: i32,
 }
 
-/// One table of one snapshot.
+/// One table of one or more snapshots.
 #[derive(Debug)]
 pub(crate) struct LedgerTable {
-    snapshot: Arc<Snapshot>,
+    snapshots: Vec<Arc<Snapshot>>,
     schema: SchemaRef,
     files: Vec<LedgerFile>,
 }
 
 impl LedgerTable {
-    /// The files of `table` in `snapshot`, whose directory must be absolute.
+    /// The files of `table` in `snapshots`, whose directories must be absolute.
     ///
     /// # Errors
     /// [`DataFusionError::Plan`] for a committed path that is not
     /// `table=<name>/period=YYYY-MM/day=YYYY-MM-DD/<file>`.
-    pub(crate) fn new(snapshot: Arc<Snapshot>, table: Table) -> Result<Self, DataFusionError> {
-        let files = snapshot
-            .files()
-            .iter()
-            .filter(|f| f.table == table)
-            .map(|file| {
+    pub(crate) fn new(snapshots: &[Arc<Snapshot>], table: Table) -> Result<Self, DataFusionError> {
+        let mut files = Vec::new();
+        for (index, snapshot) in snapshots.iter().enumerate() {
+            for file in snapshot.files().iter().filter(|f| f.table == table) {
                 let (period, day) = partition_of(&file.path).ok_or_else(|| {
                     DataFusionError::Plan(format!("ledger file {} is not in a period=/day= partition", file.path))
                 })?;
@@ -80,10 +81,10 @@ impl LedgerTable {
                     ScalarValue::Date32(Some(day)) => day,
                     _ => return Err(DataFusionError::Plan(format!("ledger file {}: bad day", file.path))),
                 };
-                Ok(LedgerFile { file: file.clone(), period: period.to_string(), day })
-            })
-            .collect::<Result<_, DataFusionError>>()?;
-        Ok(Self { snapshot, schema: table_schema(table), files })
+                files.push(LedgerFile { snapshot: index, file: file.clone(), period: period.to_string(), day });
+            }
+        }
+        Ok(Self { snapshots: snapshots.to_vec(), schema: table_schema(table), files })
     }
 
     /// Indexes of the files whose partition values pass every filter that
@@ -116,7 +117,8 @@ impl LedgerTable {
 
     /// The file where it is now, as DataFusion reads it.
     fn partitioned_file(&self, file: &LedgerFile) -> Result<PartitionedFile, DataFusionError> {
-        let (path, _) = self.snapshot.open_file(&file.file).map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let snapshot = &self.snapshots[file.snapshot];
+        let (path, _) = snapshot.open_file(&file.file).map_err(|e| DataFusionError::External(Box::new(e)))?;
         let location = StorePath::from_absolute_path(&path).map_err(|e| DataFusionError::External(Box::new(e)))?;
         let mut partitioned = PartitionedFile::new(String::new(), file.file.bytes)
             .with_partition_values(vec![ScalarValue::from(file.period.as_str()), ScalarValue::Date32(Some(file.day))]);

@@ -15,9 +15,15 @@
 //!   CSV, JSON lines or Parquet, amounts exact in each;
 //! - [`serve`], the Postgres wire protocol over the same rules, with
 //!   password authentication ([`ServeConfig`]).
+//! - the finance reports as views in every session ([`REPORT_VIEWS`]:
+//!   `invoice_lines`, `invoices`, `revenue`, `receivables`, `reconcile`),
+//!   and [`InvoiceHtml`], which writes readable invoices.
+//! - [`churn`], churn risk: features by SQL, linfa models, the ranked
+//!   risk list and its report.
 //!
-//! Amounts stay `Decimal128(38, 10)` end to end; nothing casts them to
-//! floating point.
+//! Amounts stay `Decimal128(38, 10)` end to end; the query results never
+//! cast them to floating point (the churn features convert amounts in
+//! one documented place, [`churn::money_feature`]).
 //!
 //! ```
 //! use ratewire_analytics::{Engine, Format, Source, parse, write};
@@ -36,12 +42,14 @@
 
 mod accounts;
 mod bounds;
+pub mod churn;
 mod engine;
 mod error;
 mod export;
 mod guard;
 mod ledger_table;
 mod pg;
+mod report;
 mod serve;
 mod source;
 
@@ -55,5 +63,9 @@ pub use error::Error;
 pub use export::{Format, Written, write};
 pub use guard::{Control, Statement, TABLE_FUNCTIONS_ALLOWED, parse, read_only_options};
 pub use ledger_table::{PARTITION_COLUMNS, table_schema};
+pub use report::{
+    HTML_INVOICE_QUERY, INVOICE_LINES_MAX, InvoiceHtml, LEDGER_OFFSETS_TABLE, LEDGER_TOTALS_TABLE, REPORT_VIEWS,
+    checked_period, receivables_sql, view_sql,
+};
 pub use serve::{ServeConfig, serve};
 pub use source::{ACCOUNTS_TABLE, Source, execute, plan};

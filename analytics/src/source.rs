@@ -14,7 +14,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use ratewire_ledger::{MANIFEST_DIR, Snapshot, Table};
 use ratewire_rater::Accounts;
 
-use crate::accounts::accounts_batch;
+use crate::accounts::{accounts_batch, accounts_schema};
 use crate::bounds::{BATCH_ROWS, QUERY_MEMORY_BYTES_MAX};
 use crate::error::Error;
 use crate::guard::{Statement, read_only_options};
@@ -41,7 +41,9 @@ impl std::fmt::Debug for Source {
 
 impl Source {
     /// The ledger in `ledger` (its manifests are read now, to fail early),
-    /// and the accounts file (CSV or TOML) if given.
+    /// and the accounts file (CSV or TOML) if given. `ledger` may also be
+    /// the shared root of several instances (`members/<instance>` ledgers):
+    /// their ledgers are then read together, as one.
     ///
     /// # Errors
     /// [`Error::Io`] for a ledger directory that is not there,
@@ -50,10 +52,7 @@ impl Source {
         // Absolute, because DataFusion's file store addresses files by
         // absolute path.
         let ledger = ledger.canonicalize().map_err(|source| Error::Io { path: ledger.to_path_buf(), source })?;
-        if !ledger.join(MANIFEST_DIR).is_dir() {
-            return Err(Error::NotALedger { path: ledger });
-        }
-        Snapshot::open(&ledger)?;
+        snapshots(&ledger)?;
         let accounts = accounts.map(|path| accounts_batch(&Accounts::load(path)?)).transpose()?;
         // One memory pool for every query of the process, so that the bound
         // holds however many run at once.
@@ -68,27 +67,42 @@ impl Source {
     }
 
     /// A session over the ledger's latest commit: the tables `rated`,
-    /// `draws`, `rejects` and `facts`, and `accounts` when an accounts file
-    /// was given. Returns the commit's number with it.
+    /// `draws`, `rejects` and `facts`, `accounts` (empty without an
+    /// accounts file), the manifest tables and the report views. Returns the commit's number with it.
     ///
     /// # Errors
     /// [`Error::Ledger`], and [`Error::Sql`] for a committed file whose
     /// path has no partition.
     pub fn context(&self) -> Result<(SessionContext, u64), Error> {
-        let snapshot = Arc::new(Snapshot::open(&self.ledger)?);
+        let snapshots = snapshots(&self.ledger)?;
         let mut config = SessionConfig::new().with_information_schema(true).with_batch_size(BATCH_ROWS);
         // `1.19` is a decimal, not a float: `gross * 1.19` stays exact.
         config.options_mut().sql_parser.parse_float_as_decimal = true;
         let context = SessionContext::new_with_config_rt(config, Arc::clone(&self.runtime));
         for table in Table::ALL {
-            context.register_table(table.name(), Arc::new(LedgerTable::new(Arc::clone(&snapshot), table)?))?;
+            context.register_table(table.name(), Arc::new(LedgerTable::new(&snapshots, table)?))?;
         }
-        if let Some(batch) = &self.accounts {
-            let table = MemTable::try_new(batch.schema(), vec![vec![batch.clone()]])?;
-            context.register_table(ACCOUNTS_TABLE, Arc::new(table))?;
-        }
-        Ok((context, snapshot.sequence()))
+        // Without an accounts file the table is there, empty, so that the
+        // report views that join it still plan.
+        let accounts = self.accounts.clone().unwrap_or_else(|| RecordBatch::new_empty(accounts_schema()));
+        let table = MemTable::try_new(accounts.schema(), vec![vec![accounts]])?;
+        context.register_table(ACCOUNTS_TABLE, Arc::new(table))?;
+        crate::report::register(&context, &snapshots)?;
+        Ok((context, snapshots.iter().map(|s| s.sequence()).sum()))
     }
+}
+
+/// The latest snapshot of the ledger in `dir`, or of each member's ledger
+/// when `dir` is a shared root.
+fn snapshots(dir: &Path) -> Result<Vec<Arc<Snapshot>>, Error> {
+    if dir.join(MANIFEST_DIR).is_dir() {
+        return Ok(vec![Arc::new(Snapshot::open(dir)?)]);
+    }
+    let members = ratewire_ledger::members(dir)?;
+    if members.is_empty() {
+        return Err(Error::NotALedger { path: dir.to_path_buf() });
+    }
+    members.iter().map(|(_, member)| Ok(Arc::new(Snapshot::open(member)?))).collect()
 }
 
 /// Plans a statement that passed the read-only rules, and checks the plan

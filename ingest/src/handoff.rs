@@ -43,8 +43,6 @@ use crate::error::Error;
 use crate::message::PartitionKey;
 use crate::state::{self, PartitionState};
 
-/// The directory of the members' ledgers under the root.
-pub const MEMBERS_DIR: &str = "members";
 /// The directory of the partitions' ownership locks under the root.
 pub const OWNERS_DIR: &str = "owners";
 /// How often a claim tries the lock again, in milliseconds.
@@ -86,7 +84,7 @@ impl Handoff {
     /// The ledger directory of `member` under `root`.
     #[must_use]
     pub fn member_dir(root: &Path, member: &str) -> PathBuf {
-        root.join(MEMBERS_DIR).join(member)
+        ratewire_ledger::member_dir(root, member)
     }
 
     /// Instance `member` of the ledger root `root`, waiting at most
@@ -193,23 +191,8 @@ impl Handoff {
 
     /// Every member's name and ledger directory, by name.
     fn members(&self) -> Result<Vec<(String, PathBuf)>, Error> {
-        let dir = self.root.join(MEMBERS_DIR);
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(Error::Handoff(format!("listing {}: {e}", dir.display()))),
-        };
-        let mut out = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|e| Error::Handoff(format!("listing {}: {e}", dir.display())))?;
-            if entry.path().is_dir()
-                && let Ok(name) = entry.file_name().into_string()
-            {
-                out.push((name, entry.path()));
-            }
-        }
-        out.sort();
-        Ok(out)
+        ratewire_ledger::members(&self.root)
+            .map_err(|e| Error::Handoff(format!("listing the members of {}: {e}", self.root.display())))
     }
 
     fn lock_path(&self, key: &PartitionKey) -> PathBuf {

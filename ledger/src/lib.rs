@@ -16,7 +16,9 @@
 //!   one ([`CompactOptions`]), moving the old ones to the trash;
 //! - [`Snapshot`], the committed files as of one commit, for readers beside
 //!   the writer: it takes no lock and finds files a later compaction moved
-//!   to the trash.
+//!   to the trash;
+//! - [`members`], the ledgers of a shared root, one per writing instance
+//!   (scale-out), which readers take together.
 //!
 //! ```
 //! use ratewire_ledger::{Commit, Ledger, SourceRange, Table};
@@ -52,6 +54,7 @@ mod durable;
 mod error;
 mod ids;
 mod manifest;
+mod members;
 mod schema;
 mod snapshot;
 #[cfg(test)]
@@ -73,6 +76,7 @@ pub use manifest::{
     CheckpointFile, CommitKind, DataFile, MANIFEST_DIR, MANIFEST_FORMAT, Manifest, SourceRange, checkpoint_name,
     manifest_name,
 };
+pub use members::{MEMBERS_DIR, member_dir, members};
 pub use schema::{DECIMAL_PRECISION, DECIMAL_SCALE, SORT_COLUMNS, TIME_ZONE, Table, decimal_type, time_type};
 pub use snapshot::Snapshot;
 pub use totals::{Totals, format_units, parse_units, to_units};

@@ -17,6 +17,9 @@
 //!   time order within one month, optionally mixed with lifecycle and money
 //!   events, malformed lines and resent events.
 //!
+//! For the churn models, [`History::generate`] gives several months of
+//! events in which some accounts drift away and cancel.
+//!
 //! The same seed and sizes give the same bytes. The catalog and accounts
 //! depend only on the seed and the account count, not on the event count.
 //!
@@ -38,6 +41,7 @@
 pub mod accounts;
 pub mod catalog;
 pub mod events;
+pub mod history;
 pub mod rng;
 pub mod world;
 
@@ -47,6 +51,7 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
 pub use events::{Mix, Stats};
+pub use history::{History, HistoryConfig};
 pub use world::{Month, World};
 
 /// What to generate.

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use ratewire_sample::{Mix, Month, World, accounts, catalog, events, parse_percent};
+use ratewire_sample::{History, HistoryConfig, Mix, Month, World, accounts, catalog, events, parse_percent};
 
 /// Writes catalog.toml, accounts.csv and events.jsonl for a generated
 /// operator: about 200 destination zones with over 5,000 prefixes, seven
@@ -47,6 +47,11 @@ struct Args {
     /// Percent of lines that resend an earlier event (same id).
     #[arg(long, default_value = "0", value_parser = parse_percent, value_name = "PERCENT")]
     duplicate_percent: u32,
+    /// Instead of one month of usage, a history of this many months from
+    /// --month with churners (for the churn models); --events and the
+    /// percentages are then not used.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=24))]
+    history_months: u32,
 }
 
 fn main() -> Result<()> {
@@ -65,6 +70,28 @@ fn main() -> Result<()> {
     fs::write(&accounts_path, accounts::render(&world))
         .with_context(|| format!("writing {}", accounts_path.display()))?;
     let events_path = args.out.join("events.jsonl");
+    if args.history_months > 0 {
+        let config = HistoryConfig {
+            seed: args.seed,
+            accounts: args.accounts as usize,
+            first: args.month,
+            months: args.history_months,
+            ..HistoryConfig::default()
+        };
+        let history = History::generate(&config);
+        let mut text = history.events.join("\n");
+        text.push('\n');
+        fs::write(&events_path, text).with_context(|| format!("writing {}", events_path.display()))?;
+        println!(
+            "{}: {} lines over {} months from {}, {} accounts cancel",
+            events_path.display(),
+            history.events.len(),
+            args.history_months,
+            args.month,
+            history.cancelled.len()
+        );
+        return Ok(());
+    }
     let file = File::create(&events_path).with_context(|| format!("writing {}", events_path.display()))?;
     let stats = events::write(&world, count, mix, BufWriter::with_capacity(1 << 20, file))
         .with_context(|| format!("writing {}", events_path.display()))?;
