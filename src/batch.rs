@@ -62,6 +62,8 @@ pub struct RateArgs {
 struct Summary {
     lines: u64,
     generated: u64,
+    /// Records booked in an open period for a closed one.
+    late: u64,
     rejected: BTreeMap<String, u64>,
     actions: u64,
     gross_by_service: BTreeMap<(String, String), Decimal>,
@@ -82,9 +84,6 @@ pub fn run(args: &RateArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    let config = RaterConfig { event_age_max_days: args.event_age_max_days, ..RaterConfig::default() };
-    let mut rater = Rater::new(Arc::new(tables), Arc::new(accounts), config);
-
     let input = File::open(&args.input).with_context(|| format!("reading {}", args.input.display()))?;
     // Opened before the outputs are created, so that a refused run leaves
     // them as they were.
@@ -92,6 +91,11 @@ pub fn run(args: &RateArgs) -> anyhow::Result<ExitCode> {
         Some(dir) => Some(LedgerSink::open(dir, &args.input, args.ledger_row_group_rows)?),
         None => None,
     };
+    // Events of a closed period are booked in an open one; no close can
+    // happen while the ledger is open here.
+    let closed_through = ledger.as_ref().and_then(|sink| sink.ledger.closed_through());
+    let config = RaterConfig { event_age_max_days: args.event_age_max_days, closed_through, ..RaterConfig::default() };
+    let mut rater = Rater::new(Arc::new(tables), Arc::new(accounts), config);
     let size = input.metadata().map(|m| m.len()).unwrap_or(0);
     let mut reader = BufReader::new(input);
     let mut rated_out = writer(&args.output)?;
@@ -173,6 +177,7 @@ pub fn run(args: &RateArgs) -> anyhow::Result<ExitCode> {
                 rated_out.write_all(b"\n")?;
             }
             summary.generated += (out.rated.len() - rated_before) as u64;
+            summary.late += out.rated[rated_before..].iter().filter(|r| r.original_period.is_some()).count() as u64;
         }
         for a in &out.actions {
             serde_json::to_writer(&mut actions_out, a)?;
@@ -273,6 +278,9 @@ fn print_summary(s: &Summary, args: &RateArgs, rejects: &Path, actions: &Path) {
         println!("  {code:<28}{n:>8}");
     }
     println!("records written  {:>10}  (usage, fees, grants, payments, ...)", s.generated);
+    if s.late > 0 {
+        println!("late records     {:>10}  (for closed periods, booked in open ones)", s.late);
+    }
     println!("actions          {:>10}", s.actions);
     println!("gross by service:");
     for ((service, currency), gross) in &s.gross_by_service {

@@ -6,6 +6,7 @@
 mod batch;
 mod check;
 mod churn;
+mod close;
 mod compact;
 mod config_check;
 mod demo;
@@ -48,6 +49,9 @@ enum Command {
     },
     /// Merge the small files of a ledger's partitions into one each.
     Compact(compact::CompactArgs),
+    /// Close a billing period of a ledger, recording its totals; later
+    /// events of it are booked in an open period as adjustments.
+    Close(close::CloseArgs),
     /// Run SQL over the ledger (and the accounts): one query, or a prompt.
     Sql(sql::SqlArgs),
     /// Serve the ledger read-only over the Postgres wire protocol (psql,
@@ -101,6 +105,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Compact(args) => compact::run(&args),
+        Command::Close(args) => close::run(&args),
         Command::Sql(args) => sql::run(&args),
         Command::ServeSql(args) => sql::serve_sql(&args),
         Command::Report(args) => report::run(&args),

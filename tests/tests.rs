@@ -5,6 +5,7 @@
 mod batch;
 mod catalog_check;
 mod churn;
+mod close;
 mod compact;
 mod config_check;
 mod kafka;

@@ -119,6 +119,7 @@ fn main() -> anyhow::Result<()> {
                     zone: None,
                     event_time: time,
                     period,
+                    original_period: None,
                     quantity,
                     rated_quantity: quantity,
                     allowance_quantity: Decimal::ZERO,

@@ -261,6 +261,7 @@ impl PipelineConfig {
         RaterConfig {
             event_age_max_days: self.event_age_max_days,
             event_future_max_seconds: self.event_future_max_seconds,
+            ..RaterConfig::default()
         }
     }
 }

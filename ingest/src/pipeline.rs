@@ -229,7 +229,10 @@ impl Pipeline {
         stop: &AtomicBool,
         on_commit: &mut dyn FnMut(&Committed),
     ) -> Result<Summary, Error> {
-        let Self { ledger, checkpoint, side, reference, committed_ids, options, metrics, handoff } = self;
+        let Self { ledger, checkpoint, side, reference, committed_ids, mut options, metrics, handoff } = self;
+        // A close needs the ledger's lock, which this run holds: the closed
+        // periods read at the start hold until it ends.
+        options.rater.closed_through = ledger.closed_through();
         let metrics = match metrics {
             Some(m) => m,
             None => Arc::new(Metrics::new()?),

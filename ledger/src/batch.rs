@@ -91,7 +91,13 @@ pub fn rated_batch(records: &[&Rated]) -> Result<RecordBatch, Error> {
     let mut tariff = StringBuilder::with_capacity(n, n * 16);
     let mut discounts = ListBuilder::new(StringBuilder::new()).with_field(list_item());
     let mut catalog_version = StringBuilder::with_capacity(n, n * 8);
+    let mut original_period = StringBuilder::with_capacity(n, 0);
     for r in records {
+        assert!(
+            r.original_period.is_none_or(|p| p < r.period),
+            "{}: a late record is booked in a period after its own",
+            r.event_id
+        );
         event_id.append_value(&r.event_id);
         account.append_value(&r.account);
         event_time.append_value(to_micros(r.event_time));
@@ -121,6 +127,7 @@ pub fn rated_batch(records: &[&Rated]) -> Result<RecordBatch, Error> {
         }
         discounts.append(true);
         catalog_version.append_value(&r.catalog_version);
+        original_period.append_option(r.original_period.map(|p| p.to_string()));
     }
     let [quantity, rated_quantity, allowance_quantity, charge, discount, net, tax, gross, partner_share] =
         money.map(|mut b| decimals(&mut b));
@@ -145,6 +152,7 @@ pub fn rated_batch(records: &[&Rated]) -> Result<RecordBatch, Error> {
         Arc::new(tariff.finish()),
         Arc::new(discounts.finish()),
         Arc::new(catalog_version.finish()),
+        Arc::new(original_period.finish()),
     ];
     Ok(RecordBatch::try_new(Table::Rated.schema(), columns)?)
 }

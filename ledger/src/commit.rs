@@ -35,8 +35,11 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, SubsecRound, Utc};
 use ratewire_rater::{Fact, Rated};
 
+use ratewire_rater::time::Period;
+
 use crate::batch::RejectedEvent;
 use crate::bounds::{CHECKPOINT_BYTES_MAX, COMMIT_FILES_MAX};
+use crate::close::{ClosedPeriod, check_close, note_close, refuse_closed};
 use crate::durable::{create_dirs, is_temp, read_bounded, rename, sync_dir, temp_name, write_synced};
 use crate::error::{Error, io};
 use crate::manifest::{
@@ -108,6 +111,9 @@ pub struct Recovery {
     /// Files the last commit, a compaction, removed from the ledger and that
     /// were still in place: moved to the trash now.
     pub trashed: Vec<PathBuf>,
+    /// The latest period closed ([`Ledger::closed_through`]): rows for it
+    /// and every earlier period are booked in an open one.
+    pub closed_through: Option<Period>,
 }
 
 /// The lock file, in `_manifest`.
@@ -126,6 +132,8 @@ pub struct Ledger {
     pub(crate) positions: Vec<SourceRange>,
     /// The latest manifest's checkpoint (`None` before the first commit).
     pub(crate) checkpoint: Option<CheckpointFile>,
+    /// The periods closed, in order.
+    pub(crate) closed: Vec<ClosedPeriod>,
     /// Set while a commit runs and left set if it fails part-way.
     pub(crate) broken: bool,
 }
@@ -171,6 +179,7 @@ impl Ledger {
             totals: by_table(&[]),
             positions: Vec::new(),
             checkpoint: None,
+            closed: Vec::new(),
             broken: false,
         };
         let mut latest = None;
@@ -197,8 +206,14 @@ impl Ledger {
             Some(c) => read_checkpoint(&ledger.dir, ledger.sequence, c)?,
             None => Vec::new(),
         };
-        let recovery =
-            Recovery { sequence: ledger.sequence, offsets: ledger.positions.clone(), checkpoint, removed, trashed };
+        let recovery = Recovery {
+            sequence: ledger.sequence,
+            offsets: ledger.positions.clone(),
+            checkpoint,
+            removed,
+            trashed,
+            closed_through: ledger.closed_through(),
+        };
         Ok((ledger, recovery))
     }
 
@@ -256,6 +271,7 @@ impl Ledger {
     /// # Errors
     /// Before anything is written: [`Error::ReversedRange`],
     /// [`Error::OffsetsOverlap`] (the offsets were committed already),
+    /// [`Error::PeriodClosed`] (a row would be booked in a closed period),
     /// [`Error::TooManySourcePartitions`], [`Error::TooManyFiles`],
     /// [`Error::CheckpointTooLarge`]. Part-way: I/O and Parquet errors, after
     /// which the handle refuses commits ([`Error::NeedsRecovery`]) until
@@ -283,6 +299,9 @@ impl Ledger {
             return Err(Error::NeedsRecovery);
         }
         let positions = advance(&self.positions, commit.offsets)?;
+        if let Some(closed) = self.closed_through() {
+            refuse_closed(commit.rated, commit.facts, closed)?;
+        }
         let size = commit.checkpoint.len() as u64;
         if size > CHECKPOINT_BYTES_MAX {
             return Err(Error::CheckpointTooLarge { size, max: CHECKPOINT_BYTES_MAX });
@@ -320,6 +339,7 @@ impl Ledger {
             offsets: commit.offsets.to_vec(),
             positions,
             checkpoint: CheckpointFile { path: format!("{MANIFEST_DIR}/{}", checkpoint_name(sequence)), bytes: size },
+            close: None,
         };
         let previous = self.checkpoint.take();
         self.publish(&manifest, hook)?;
@@ -397,6 +417,7 @@ impl Ledger {
     /// positions and checkpoint (see [`replay`]).
     fn apply(&mut self, path: &Path, manifest: &Manifest) -> Result<(), Error> {
         replay(&mut self.files, &mut self.totals, path, manifest)?;
+        note_close(&mut self.closed, path, manifest)?;
         self.sequence = manifest.sequence;
         self.positions.clone_from(&manifest.positions);
         self.checkpoint = Some(manifest.checkpoint.clone());
@@ -524,7 +545,7 @@ pub(crate) fn replay(
         return Err(invalid(reason));
     }
     *totals = sum;
-    Ok(())
+    check_close(files, path, manifest)
 }
 
 /// Takes `other` off `totals`; `None` if a row count would go below zero.

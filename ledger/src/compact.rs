@@ -255,6 +255,7 @@ impl Ledger {
             offsets: Vec::new(),
             positions: self.positions.clone(),
             checkpoint,
+            close: None,
         };
         self.publish(&manifest, hook)?;
         move_to_trash(&self.dir, sequence, &manifest.removed, hook)?;
@@ -308,7 +309,7 @@ fn sorted(table: Table, batches: &[RecordBatch]) -> Result<RecordBatch, Error> {
 }
 
 /// The partition of a committed file, from its path.
-fn partition_of(file: &DataFile) -> Option<Partition> {
+pub(crate) fn partition_of(file: &DataFile) -> Option<Partition> {
     let mut parts = file.path.split('/');
     let table = Table::from_name(parts.next()?.strip_prefix("table=")?)?;
     let period = Period::parse(parts.next()?.strip_prefix("period=")?)?;

@@ -3,6 +3,8 @@
 use std::io;
 use std::path::PathBuf;
 
+use ratewire_rater::time::Period;
+
 use crate::commit::Step;
 use crate::schema::Table;
 
@@ -147,9 +149,67 @@ pub enum Error {
         /// The snapshot's commit.
         sequence: u64,
     },
+    /// A close was asked for a period that is closed already: by its own
+    /// close or by the close of a later one. Nothing was written.
+    #[error("period {period} is closed already (closed through {closed_through} by commit {sequence}); nothing to do")]
+    AlreadyClosed {
+        /// The period asked for.
+        period: Period,
+        /// The latest period closed.
+        closed_through: Period,
+        /// The close commit that closed it.
+        sequence: u64,
+    },
+    /// A close was asked for a period after the last one holding rows.
+    #[error("period {period} holds no rows and no later period does ({}); nothing to close", last_with_rows(*.last))]
+    PeriodAfterRows {
+        /// The period asked for.
+        period: Period,
+        /// The last period holding rows, if any.
+        last: Option<Period>,
+    },
+    /// A close was asked for a period that has not ended yet.
+    #[error("period {period} has not ended: it is {now} (UTC); close it from the first day of the next month")]
+    PeriodNotOver {
+        /// The period asked for.
+        period: Period,
+        /// The close's clock.
+        now: chrono::DateTime<chrono::Utc>,
+    },
+    /// A close was asked for a period while an earlier one holding rows is
+    /// still open: periods close in order.
+    #[error("period {open} holds rows and is not closed; periods close in order, so close {open} before {period}")]
+    EarlierPeriodOpen {
+        /// The period asked for.
+        period: Period,
+        /// The earliest period holding rows that is not closed.
+        open: Period,
+    },
+    /// A commit would book a row in a closed period: the caller should have
+    /// booked it in an open one, naming the closed one as its original
+    /// period. Nothing was written.
+    #[error("{table} row {event_id} is booked in period {period}, which is closed (closed through {closed_through})")]
+    PeriodClosed {
+        /// The table.
+        table: Table,
+        /// The row's event id.
+        event_id: String,
+        /// The period it would be booked in.
+        period: Period,
+        /// The latest period closed.
+        closed_through: Period,
+    },
     /// An earlier commit of this handle failed part-way.
     #[error("an earlier commit failed part-way; open the ledger again to recover it")]
     NeedsRecovery,
+}
+
+/// Names the last period holding rows, for [`Error::PeriodAfterRows`].
+fn last_with_rows(last: Option<Period>) -> String {
+    match last {
+        Some(last) => format!("the last one with rows is {last}"),
+        None => "the ledger holds no rows".to_string(),
+    }
 }
 
 /// Attaches a path to an I/O error.

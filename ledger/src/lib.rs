@@ -13,7 +13,10 @@
 //!   returns the committed offsets and checkpoint, [`Ledger::commit`] books
 //!   a [`Commit`] atomically, [`Ledger::committed_files`] lists what readers
 //!   may read, and [`Ledger::compact`] merges a partition's small files into
-//!   one ([`CompactOptions`]), moving the old ones to the trash;
+//!   one ([`CompactOptions`]), moving the old ones to the trash, and
+//!   [`Ledger::close_period`] closes a billing period ([`CloseOptions`]),
+//!   recording its totals ([`PeriodClose`]); rows for a closed period are
+//!   refused from then on;
 //! - [`Snapshot`], the committed files as of one commit, for readers beside
 //!   the writer: it takes no lock and finds files a later compaction moved
 //!   to the trash;
@@ -48,6 +51,7 @@
 
 mod batch;
 mod bounds;
+mod close;
 mod commit;
 mod compact;
 mod durable;
@@ -69,6 +73,7 @@ pub use bounds::{
     READ_BACK_BATCH_ROWS, ROW_GROUP_ROWS_DEFAULT, ROW_GROUP_ROWS_MAX, SOURCE_PARTITIONS_MAX,
     TRASH_GRACE_MINUTES_DEFAULT, ZSTD_LEVEL_DEFAULT,
 };
+pub use close::{CloseOptions, ClosedPeriod, PERIOD_TABLES, PeriodClose};
 pub use commit::{Commit, LOCK_FILE, Ledger, Recovery, Step};
 pub use compact::{CompactOptions, CompactionReport, PartitionPlan, PartitionReport};
 pub use error::Error;

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::bounds::{MANIFEST_BYTES_MAX, SOURCE_PARTITIONS_MAX};
+use crate::close::PeriodClose;
 use crate::durable::read_bounded;
 use crate::error::Error;
 use crate::schema::Table;
@@ -22,11 +23,12 @@ use crate::totals::Totals;
 pub const MANIFEST_DIR: &str = "_manifest";
 
 /// The newest manifest format, which this build reads along with the older
-/// ones. Format 2 added [`Manifest::kind`] and [`Manifest::removed`]; ingest
-/// commits are still written as format 1, which older builds read, and
-/// compactions as format 2, which older builds refuse rather than misread
-/// ([`CommitKind::format`]).
-pub const MANIFEST_FORMAT: u32 = 2;
+/// ones. Format 2 added [`Manifest::kind`] and [`Manifest::removed`], format
+/// 3 [`Manifest::close`]; ingest commits are still written as format 1,
+/// which older builds read, compactions as format 2 and closes as format 3,
+/// which older builds refuse rather than misread ([`CommitKind::format`]):
+/// a build that did not know closes would book rows in closed periods.
+pub const MANIFEST_FORMAT: u32 = 3;
 
 /// What a commit did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +40,10 @@ pub enum CommitKind {
     /// Merged committed files into fewer, without changing any row: the
     /// offsets, positions, checkpoint and ledger totals stay as they were.
     Compaction,
+    /// Closed a billing period ([`Manifest::close`]): no file is added or
+    /// removed, and the offsets, positions, checkpoint and ledger totals stay
+    /// as they were.
+    Close,
 }
 
 impl CommitKind {
@@ -47,6 +53,7 @@ impl CommitKind {
         match self {
             Self::Ingest => 1,
             Self::Compaction => 2,
+            Self::Close => 3,
         }
     }
 }
@@ -118,6 +125,9 @@ pub struct Manifest {
     pub positions: Vec<SourceRange>,
     /// The caller's checkpoint, written beside the manifest.
     pub checkpoint: CheckpointFile,
+    /// For a close, the period closed and its totals (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub close: Option<PeriodClose>,
 }
 
 /// The file name of manifest `sequence`.

@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use arrow_array::RecordBatch;
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use ratewire_rater::money::LEDGER_SCALE;
 
@@ -88,6 +89,8 @@ impl Table {
                 utf8("tariff", true),
                 Field::new("discounts", DataType::List(Arc::new(list_item())), false),
                 utf8("catalog_version", false),
+                // Added after the first release: files written before lack it.
+                utf8("original_period", true),
             ],
             Self::Draws => vec![
                 utf8("event_id", false),
@@ -132,6 +135,45 @@ impl Table {
             ],
         };
         Arc::new(Schema::new(fields))
+    }
+
+    /// Trailing columns added to the table after its first release, all
+    /// nullable: a file written before lacks them, and ratewire reads it as
+    /// if they were null.
+    #[must_use]
+    pub fn added_columns(self) -> usize {
+        match self {
+            Self::Rated => 1,
+            Self::Draws | Self::Rejects | Self::Facts => 0,
+        }
+    }
+
+    /// Whether a file with `fields` holds this table: its columns are the
+    /// table's, or the table's without some of [`Table::added_columns`].
+    #[must_use]
+    pub fn reads(self, fields: &arrow_schema::Fields) -> bool {
+        let schema = self.schema();
+        let all = schema.fields();
+        let oldest = all.len() - self.added_columns();
+        (oldest..=all.len()).contains(&fields.len()) && fields.iter().zip(all.iter()).all(|(a, b)| a == b)
+    }
+
+    /// A batch read from a file written before the table's added columns,
+    /// with those columns as nulls (a batch with them all is returned as is).
+    ///
+    /// # Errors
+    /// If the batch's columns are not the table's ([`Table::reads`]).
+    pub fn upgrade(self, batch: RecordBatch) -> Result<RecordBatch, arrow_schema::ArrowError> {
+        let schema = self.schema();
+        if batch.num_columns() == schema.fields().len() {
+            return Ok(batch);
+        }
+        let rows = batch.num_rows();
+        let mut columns = batch.columns().to_vec();
+        for field in &schema.fields()[columns.len().min(schema.fields().len())..] {
+            columns.push(arrow_array::new_null_array(field.data_type(), rows));
+        }
+        RecordBatch::try_new(schema, columns)
     }
 
     /// The money columns whose sums manifests record and commits check.
@@ -214,6 +256,19 @@ mod tests {
                 assert_eq!(field.data_type(), &decimal_type());
             }
         }
+    }
+
+    #[test]
+    fn files_without_the_added_columns_still_read_with_nulls() {
+        let full = Table::Rated.schema();
+        let old = arrow_schema::Fields::from(full.fields()[..full.fields().len() - 1].to_vec());
+        assert!(Table::Rated.reads(full.fields()) && Table::Rated.reads(&old));
+        let fewer = arrow_schema::Fields::from(full.fields()[..full.fields().len() - 2].to_vec());
+        assert!(!Table::Rated.reads(&fewer));
+        assert!(!Table::Draws.reads(&old));
+        let batch = RecordBatch::new_empty(Arc::new(Schema::new(old)));
+        let upgraded = Table::Rated.upgrade(batch).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(upgraded.schema(), full);
     }
 
     #[test]

@@ -15,7 +15,10 @@ use std::path::{Path, PathBuf};
 use arrow_array::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
+use ratewire_rater::time::Period;
+
 use crate::bounds::READ_BACK_BATCH_ROWS;
+use crate::close::{ClosedPeriod, closed_through, note_close};
 use crate::commit::{by_table, list_manifests, read_checkpoint, replay};
 use crate::error::{Error, io};
 use crate::manifest::{
@@ -36,6 +39,8 @@ pub struct Snapshot {
     checkpoint: Option<CheckpointFile>,
     /// The source offsets committed as of `sequence`, per partition.
     positions: Vec<SourceRange>,
+    /// The periods closed as of `sequence`, in order.
+    closed: Vec<ClosedPeriod>,
 }
 
 impl Snapshot {
@@ -71,6 +76,7 @@ impl Snapshot {
             totals: by_table(&[]),
             checkpoint: None,
             positions: Vec::new(),
+            closed: Vec::new(),
         };
         for sequence in sequences.into_iter().take_while(|s| *s <= target) {
             let path = manifests.join(manifest_name(sequence));
@@ -80,6 +86,7 @@ impl Snapshot {
             }
             let manifest = Manifest::read(&path, sequence)?;
             replay(&mut snapshot.files, &mut snapshot.totals, &path, &manifest)?;
+            note_close(&mut snapshot.closed, &path, &manifest)?;
             snapshot.sequence = sequence;
             snapshot.checkpoint = Some(manifest.checkpoint);
             snapshot.positions = manifest.positions;
@@ -111,6 +118,18 @@ impl Snapshot {
     #[must_use]
     pub fn totals(&self) -> &BTreeMap<Table, Totals> {
         &self.totals
+    }
+
+    /// Every period closed as of [`Snapshot::sequence`], oldest first.
+    #[must_use]
+    pub fn closed_periods(&self) -> &[ClosedPeriod] {
+        &self.closed
+    }
+
+    /// The latest period closed as of [`Snapshot::sequence`].
+    #[must_use]
+    pub fn closed_through(&self) -> Option<Period> {
+        closed_through(&self.closed)
     }
 
     /// Every source partition's committed span as of [`Snapshot::sequence`].
@@ -171,8 +190,8 @@ impl Snapshot {
     }
 }
 
-/// Reads a data file of `table`, passing each record batch to `each`, and
-/// returns its totals.
+/// Reads a data file of `table`, passing each record batch to `each` (with
+/// every column of the table, [`Table::upgrade`]), and returns its totals.
 pub(crate) fn read_file(
     file: File,
     path: &Path,
@@ -181,7 +200,7 @@ pub(crate) fn read_file(
 ) -> Result<Totals, Error> {
     let parquet = |source| Error::Parquet { path: path.to_path_buf(), source };
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet)?;
-    if builder.schema().fields() != table.schema().fields() {
+    if !table.reads(builder.schema().fields()) {
         return Err(Error::Schema { path: path.to_path_buf(), table });
     }
     let reader = builder.with_batch_size(READ_BACK_BATCH_ROWS).build().map_err(parquet)?;
@@ -189,7 +208,8 @@ pub(crate) fn read_file(
     for batch in reader {
         let batch = batch.map_err(|e| parquet(e.into()))?;
         totals.add(&Totals::of_batch(table, &batch));
-        each(batch);
+        // A file written before a column was added reads with it as nulls.
+        each(table.upgrade(batch)?);
     }
     Ok(totals)
 }

@@ -32,6 +32,7 @@ pub(crate) fn rated(event_id: &str, account: &str, at: &str, period: Period, net
         zone: None,
         event_time: time(at),
         period,
+        original_period: None,
         quantity: Decimal::ONE,
         rated_quantity: Decimal::ONE,
         allowance_quantity: Decimal::ZERO,

@@ -75,6 +75,12 @@ pub struct Rated {
     pub event_time: DateTime<Utc>,
     /// The billing period it is booked in.
     pub period: Period,
+    /// For a late record, the closed period it belongs to: an event whose
+    /// own period was closed in the ledger (or a fee, grant or expiry of a
+    /// closed period generated late) is booked in the account's open
+    /// [`Rated::period`] as an adjustment naming this one. `None` otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original_period: Option<Period>,
     /// Quantity as sent.
     pub quantity: Decimal,
     /// Quantity after billing increments.

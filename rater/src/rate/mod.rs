@@ -39,11 +39,16 @@ pub struct RaterConfig {
     pub event_age_max_days: u32,
     /// Events further in the future than this are rejected.
     pub event_future_max_seconds: u32,
+    /// The latest billing period closed in the ledger: it and every earlier
+    /// one take no more rows. An event of a closed period is booked in the
+    /// account's open period, at the earliest the one after this, with
+    /// [`Rated::original_period`] naming its own. `None`: nothing is closed.
+    pub closed_through: Option<Period>,
 }
 
 impl Default for RaterConfig {
     fn default() -> Self {
-        Self { event_age_max_days: 62, event_future_max_seconds: 300 }
+        Self { event_age_max_days: 62, event_future_max_seconds: 300, closed_through: None }
     }
 }
 
@@ -175,7 +180,8 @@ impl Rater {
         let tables = &*self.tables;
         let state = &mut self.states[slot];
         let local = state.local(event.time);
-        let ctx = Ctx { tables, event, local, devices: &self.devices };
+        let closed = self.config.closed_through;
+        let ctx = Ctx { tables, event, local, devices: &self.devices, closed };
         match &event.body {
             Body::Usage(usage) => ctx.usage(state, usage, out),
             Body::Subscription { action, plan } => ctx.subscription(state, *action, plan.as_deref(), out),
@@ -230,6 +236,8 @@ struct Ctx<'a> {
     event: &'a Event,
     local: LocalInstant,
     devices: &'a foldhash::fast::FixedState,
+    /// The latest period closed in the ledger ([`RaterConfig::closed_through`]).
+    closed: Option<Period>,
 }
 
 impl Ctx<'_> {
@@ -239,7 +247,23 @@ impl Ctx<'_> {
     }
 
     fn record(&self, state: &AccountState, kind: RecordKind, service: Arc<str>) -> Rated {
-        generated(self.tables, state, self.event.id.clone(), kind, service, self.event.time, self.period(state))
+        let mut rec =
+            generated(self.tables, state, self.event.id.clone(), kind, service, self.event.time, self.period(state));
+        rec.original_period = self.late();
+        rec
+    }
+
+    /// The event's own period when the ledger has closed it: the event is
+    /// late, and its records name that period.
+    fn late(&self) -> Option<Period> {
+        let own = self.local.period();
+        self.closed.filter(|closed| own <= *closed).map(|_| own)
+    }
+
+    /// Brings the account's open period up to the event's, and past the
+    /// closed ones.
+    fn advance(&self, state: &mut AccountState, out: &mut Output) {
+        advance(self.tables, state, self.local.date, self.closed, out);
     }
 
     /// The event's fact, booked in the open period.
@@ -341,7 +365,7 @@ impl Ctx<'_> {
         // Everything that can reject has been checked: from here on the
         // event is booked and state changes.
         let tariff = tariff.clone();
-        advance(tables, state, date, out);
+        self.advance(state, out);
         self.check_unpaid(state, out);
         let rated_quantity = match rate.model {
             Model::Percentage(_) | Model::PerDevice { .. } => usage.quantity,
@@ -412,6 +436,7 @@ impl Ctx<'_> {
         settle(tables, state, &charge, &mut rec, out);
         assert_eq!(rec.net + rec.tax, rec.gross, "gross = net + tax");
         assert_eq!(rec.charge - rec.discount, rec.net, "net = charge - discount");
+        assert!(rec.original_period.is_none_or(|p| p < rec.period), "a late record is booked after its period");
         out.rated.push(rec);
         Ok(())
     }
@@ -515,7 +540,7 @@ impl Ctx<'_> {
                 format!("plan: {} has no version in force on {date}", tables.plans[p as usize].id),
             ));
         }
-        advance(tables, state, date, out);
+        self.advance(state, out);
         let period = self.period(state);
         let prefix = self.event.id.clone();
         let mut rec = self.record(state, RecordKind::Subscription, Arc::from(action.name()));
@@ -593,7 +618,7 @@ impl Ctx<'_> {
         if kind == RecordKind::Payment && balance != MAIN_BALANCE {
             return Err(Reject::field(RejectCode::InvalidField, "balance", "balance: payments always go to main"));
         }
-        advance(tables, state, self.local.date, out);
+        self.advance(state, out);
         let mut rec = self.record(state, kind, Arc::from(kind_service(kind)));
         let mut fact = self.event_fact(state);
         if let Some(f) = fact.as_mut().filter(|_| kind == RecordKind::Payment) {
@@ -634,7 +659,7 @@ impl Ctx<'_> {
     }
 
     fn fact(&self, state: &mut AccountState, kind: RecordKind, out: &mut Output) -> Result<(), Reject> {
-        advance(self.tables, state, self.local.date, out);
+        self.advance(state, out);
         self.check_unpaid(state, out);
         let rec = self.record(state, kind, Arc::from(kind_service(kind)));
         out.rated.push(rec);

@@ -22,11 +22,26 @@ use crate::time::{Period, days_left_in_month, local_midnight_utc};
 /// opens the event's period directly, without fees for the gap.
 pub const PERIODS_CATCH_UP_MAX: usize = 24;
 
-/// Brings the account's open period up to the one containing `date`.
+/// Brings the account's open period up to the one containing `date`, and
+/// past `closed`, the latest period closed in the ledger.
 /// A late event (an earlier period) changes nothing: it is booked in the
 /// open period.
-pub(crate) fn advance(tables: &Tables, state: &mut AccountState, date: NaiveDate, out: &mut Output) {
-    let target = Period::of_date(date);
+///
+/// Records this generates for a closed period (the expiry that closes it,
+/// the grants and fees of a closed period caught up on) are booked in the
+/// open period and name theirs in [`Rated::original_period`]; so are the
+/// facts, which have no such column. An account first seen in a closed
+/// period opens the one after it directly: nothing is generated for closed
+/// periods it was never open in.
+pub(crate) fn advance(
+    tables: &Tables,
+    state: &mut AccountState,
+    date: NaiveDate,
+    closed: Option<Period>,
+    out: &mut Output,
+) {
+    let target = closed.map_or(Period::of_date(date), |c| Period::of_date(date).max(c.next()));
+    let (rated_from, facts_from) = (out.rated.len(), out.facts.len());
     let Some(mut open) = state.period else {
         state.period = Some(target);
         let time = local_midnight_utc(state.tz, target.first_day());
@@ -42,6 +57,15 @@ pub(crate) fn advance(tables: &Tables, state: &mut AccountState, date: NaiveDate
         let time = local_midnight_utc(state.tz, open.first_day());
         start(tables, state, open, open.first_day(), &format!("{}/{open}", state.id), time, out);
     }
+    let Some(closed) = closed else { return };
+    for rec in out.rated[rated_from..].iter_mut().filter(|r| r.period <= closed) {
+        rec.original_period = Some(rec.period);
+        rec.period = open;
+    }
+    for fact in out.facts[facts_from..].iter_mut().filter(|f| f.period <= closed) {
+        fact.period = open;
+    }
+    assert!(open > closed, "an account's open period is never a closed one");
 }
 
 /// Opens `period` for an account: fresh counters, and for an active plan
@@ -230,6 +254,7 @@ pub(crate) fn generated(
         zone: None,
         event_time: time,
         period,
+        original_period: None,
         quantity: Decimal::ZERO,
         rated_quantity: Decimal::ZERO,
         allowance_quantity: Decimal::ZERO,

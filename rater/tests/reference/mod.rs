@@ -298,6 +298,7 @@ impl Rater<'_> {
             zone: None,
             event_time: time,
             period,
+            original_period: None,
             quantity: Decimal::ZERO,
             rated_quantity: Decimal::ZERO,
             allowance_quantity: Decimal::ZERO,
