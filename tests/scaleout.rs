@@ -12,49 +12,17 @@ use ratewire_ledger::{Ledger, MANIFEST_DIR, Manifest, Table};
 
 use super::kafka::Broker;
 use super::streaming::{
-    ACTIONS, DEAD_LETTER, EVENTS, View, examples, expected, is_usage_id, produce_slowly, stream, wait_with_deadline,
+    ACTIONS, DEAD_LETTER, EVENTS, View, config_with_ledger, expected, is_usage_id, produce_slowly, stream,
+    wait_with_deadline,
 };
 
 const PARTITIONS: i32 = 4;
 
 /// Writes the config of instance `instance` in `dir`, sharing the ledger `root`.
 fn config(dir: &Path, broker: &Broker, root: &Path, instance: &str) {
-    let examples = examples();
-    let text = format!(
-        r#"[kafka]
-brokers = "{brokers}"
-group_id = "scaled"
-topics = ["{EVENTS}"]
-dead_letter_topic = "{DEAD_LETTER}"
-actions_topic = "{ACTIONS}"
-
-[kafka.properties]
-"session.timeout.ms" = "6000"
-"heartbeat.interval.ms" = "500"
-
-[catalog]
-catalog = "{catalog}"
-accounts = "{accounts}"
-watch = false
-
-[ledger]
-dir = "{root}"
-instance = "{instance}"
-commit_interval_ms = 200
-
-[pipeline]
-rate_workers = 2
-
-[http]
-listen = "127.0.0.1:0"
-"#,
-        brokers = broker.brokers(),
-        catalog = examples.join("catalog.toml").display(),
-        accounts = examples.join("accounts.csv").display(),
-        root = root.display(),
-    );
     std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(dir.join("ratewire.toml"), text).unwrap();
+    let ledger = format!("dir = \"{}\"\ninstance = \"{instance}\"", root.display());
+    config_with_ledger(dir, broker, "scaled", &ledger);
 }
 
 fn spawn(dir: &Path, until_caught_up: bool) -> Child {

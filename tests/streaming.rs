@@ -83,6 +83,11 @@ pub(crate) fn stream(count: usize, seed: u64) -> Stream {
 
 /// Writes the config of a run in `dir`, reading from `broker`.
 fn config(dir: &Path, broker: &Broker, group: &str) -> PathBuf {
+    config_with_ledger(dir, broker, group, "dir = \"ledger\"")
+}
+
+/// As [`config`], with `ledger` as the `[ledger]` section's location lines.
+pub(crate) fn config_with_ledger(dir: &Path, broker: &Broker, group: &str, ledger: &str) -> PathBuf {
     let examples = examples();
     let text = format!(
         r#"[kafka]
@@ -102,7 +107,7 @@ accounts = "{accounts}"
 watch = false
 
 [ledger]
-dir = "ledger"
+{ledger}
 commit_interval_ms = 200
 
 [pipeline]
