@@ -8,16 +8,17 @@
 #     annotations, a runbook entry in docs/operations.md and tests
 #     (checks.py exprs); the Grafana provisioning files parse;
 #   - compose.yaml against the Compose Specification's JSON schema
-#     (check-jsonschema's vendored copy), and its build contexts, mounts
-#     and volumes (checks.py compose);
+#     (check-jsonschema's vendored copy), through `docker-compose config`
+#     (Debian's docker-compose, which needs no Docker engine for it), and
+#     its build contexts, mounts and volumes (checks.py compose);
 #   - the Kubernetes manifests against Kubernetes 1.37's schemas, strictly
 #     (kubernetes-validate), the ServiceMonitor against
 #     schemas/servicemonitor.schema.json, and the ratewire.toml files
 #     against the known fields (checks.py configs).
 #
 # Runs every check, then exits 1 naming each file that failed. promtool
-# comes from Debian's prometheus package, the Python validators from the
-# project's venv; scripts/setup.sh installs both.
+# and docker-compose come from Debian's packages, the Python validators
+# from the project's venv; scripts/setup.sh installs them all.
 set -uo pipefail
 source "$(dirname "$0")/../scripts/env.sh"
 cd "$ROOT/deploy"
@@ -25,6 +26,7 @@ cd "$ROOT/deploy"
 venv="$RATEWIRE_VENV/bin"
 missing=()
 command -v promtool >/dev/null 2>&1 || missing+=("promtool (Debian's prometheus package)")
+command -v docker-compose >/dev/null 2>&1 || missing+=("docker-compose (Debian's docker-compose package)")
 for tool in python check-jsonschema kubernetes-validate; do
     [[ -x "$venv/$tool" ]] || missing+=("$tool (in the venv $RATEWIRE_VENV)")
 done
@@ -75,6 +77,7 @@ check grafana/provisioning "YAML" yaml_parses grafana/provisioning/datasources/p
     grafana/provisioning/dashboards/ratewire.yml
 check compose.yaml "Compose Specification schema" \
     "$venv/check-jsonschema" --builtin-schema vendor.compose-spec compose.yaml
+check compose.yaml "docker-compose config" docker-compose --file compose.yaml config --quiet
 check compose.yaml "build contexts, mounts, volumes" "$venv/python" checks.py compose
 check kubernetes "Kubernetes 1.37 schemas, strict" kubernetes_validate \
     kubernetes/configmap.yaml kubernetes/service.yaml kubernetes/statefulset.yaml

@@ -14,17 +14,20 @@ mkdir -p "$CARGO_TARGET_DIR"
 # librdkafka's build looks for libcurl's headers, and it links Debian's
 # OpenSSL (pkg-config finds it) for TLS and SASL SCRAM to brokers. psql (postgresql-client)
 # is the client the `serve-sql` tests log in with; any psql will do.
+# docker-compose validates deploy/compose.yaml (`docker-compose config`
+# needs no Docker engine, so the engine it recommends is left out).
 missing=()
 for package in cmake libcurl4-openssl-dev libssl-dev pkg-config; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
 command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 if ((${#missing[@]})); then
     sudo=()
     if [[ $EUID -ne 0 ]]; then sudo=(sudo); fi
     echo "installing ${missing[*]}" >&2
     "${sudo[@]}" apt-get update -q >/dev/null
-    "${sudo[@]}" apt-get install -y -q "${missing[@]}" >/dev/null
+    "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 # Prometheus and promtool (Debian's prometheus package): the operations
