@@ -181,6 +181,7 @@ fn kafka_options(config: &Config) -> KafkaOptions {
         dead_letter_topic: k.dead_letter_topic.clone(),
         actions_topic: k.actions_topic.clone(),
         fetch_max_bytes: u64::from(k.fetch_max_bytes),
+        fetch_wait_max_ms: k.fetch_wait_max_ms,
         properties: k.properties.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! kafka_load produce BROKERS TOPIC DIR EVENTS ACCOUNTS
-//! kafka_load consume BROKERS TOPIC EXPECTED
+//! kafka_load consume BROKERS TOPIC EXPECTED [PROPERTY=VALUE ...]
 //! ```
 //!
 //! `produce` generates last month's operator with `ratewire-sample` (seed
@@ -11,7 +11,8 @@
 //! rdkafka consumer the pipeline is compared with: it reads every partition
 //! of TOPIC from the beginning, with the pipeline's fetch settings, until
 //! it has seen EXPECTED messages, touching each payload once, and prints
-//! its rate.
+//! its rate. Extra librdkafka properties override the consumer's settings,
+//! for trying others.
 
 use std::time::{Duration, Instant};
 
@@ -34,13 +35,13 @@ fn main() {
     let number = |i: usize| arg(i).parse::<usize>().unwrap_or_else(|_| usage());
     match arg(0) {
         "produce" => produce(arg(1), arg(2), arg(3), number(4), number(5)),
-        "consume" => consume(arg(1), arg(2), number(3)),
+        "consume" => consume(arg(1), arg(2), number(3), &args[4.min(args.len())..]),
         _ => usage(),
     }
 }
 
 fn usage() -> ! {
-    eprintln!("usage: kafka_load produce BROKERS TOPIC DIR EVENTS ACCOUNTS | consume BROKERS TOPIC EXPECTED");
+    eprintln!("usage: kafka_load produce BROKERS TOPIC DIR EVENTS ACCOUNTS | consume BROKERS TOPIC EXPECTED [PROPERTY=VALUE ...]");
     std::process::exit(2)
 }
 
@@ -81,15 +82,19 @@ fn produce(brokers: &str, topic: &str, dir: &str, events: usize, accounts: usize
     println!("produced {} messages in {:.1} s", data.events.len(), started.elapsed().as_secs_f64());
 }
 
-fn consume(brokers: &str, topic: &str, expected: usize) {
-    let consumer: BaseConsumer = ClientConfig::new()
+fn consume(brokers: &str, topic: &str, expected: usize, overrides: &[String]) {
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", brokers)
         .set("group.id", "ratewire-bench-bare")
         .set("enable.auto.commit", "false")
         .set("fetch.min.bytes", "1")
-        .set("max.partition.fetch.bytes", "10485760")
-        .create()
-        .unwrap_or_else(|e| fail("the consumer", e));
+        .set("max.partition.fetch.bytes", "10485760");
+    for property in overrides {
+        let (key, value) = property.split_once('=').unwrap_or_else(|| usage());
+        config.set(key, value);
+    }
+    let consumer: BaseConsumer = config.create().unwrap_or_else(|e| fail("the consumer", e));
     let metadata =
         consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap_or_else(|e| fail("metadata", e));
     let mut assignment = TopicPartitionList::new();

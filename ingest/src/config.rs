@@ -35,6 +35,9 @@ pub mod bounds {
 
     /// `kafka.fetch_max_bytes`: librdkafka's own limit for `fetch.max.bytes`.
     pub const FETCH_MAX_BYTES: RangeInclusive<u32> = 1..=2_147_483_135;
+    /// `kafka.fetch_wait_max_ms`: librdkafka's limit for `fetch.wait.max.ms`,
+    /// without 0 (a fetch loop that never waits).
+    pub const FETCH_WAIT_MAX_MS: RangeInclusive<u32> = 1..=300_000;
     /// `ledger.commit_interval_ms`: from 10 ms to 10 minutes.
     pub const COMMIT_INTERVAL_MS: RangeInclusive<u64> = 10..=600_000;
     /// `ledger.commit_rows_max`: rows held in memory before a commit.
@@ -80,11 +83,12 @@ const MASK: &str = "********";
 
 /// librdkafka settings that have a field of their own: two places for one
 /// setting would leave the reader guessing which wins.
-const PROPERTIES_WITH_A_FIELD: [(&str, &str); 4] = [
+const PROPERTIES_WITH_A_FIELD: [(&str, &str); 5] = [
     ("bootstrap.servers", "kafka.brokers"),
     ("metadata.broker.list", "kafka.brokers"),
     ("group.id", "kafka.group_id"),
     ("fetch.max.bytes", "kafka.fetch_max_bytes"),
+    ("fetch.wait.max.ms", "kafka.fetch_wait_max_ms"),
 ];
 
 /// The whole configuration of `ratewire run`.
@@ -123,6 +127,11 @@ pub struct KafkaConfig {
     /// Most bytes one fetch returns (librdkafka `fetch.max.bytes`); large
     /// fetches keep the consumer fed. Default 52428800 (50 MiB).
     pub fetch_max_bytes: u32,
+    /// Longest time the broker may hold a fetch that has no data yet
+    /// (librdkafka `fetch.wait.max.ms`). Some brokers (tansu) hold every
+    /// fetch this long, so it bounds the consume rate: short keeps the
+    /// consumer fed at the cost of idle fetches. Default 5.
+    pub fetch_wait_max_ms: u32,
     /// Free-form librdkafka settings (SASL, TLS, ...), applied before the
     /// settings ratewire forces. Strings, integers and booleans; values of
     /// keys naming a secret are never printed. Default: none.
@@ -138,6 +147,7 @@ impl Default for KafkaConfig {
             dead_letter_topic: "ratewire-dead-letter".into(),
             actions_topic: "ratewire-actions".into(),
             fetch_max_bytes: 52_428_800,
+            fetch_wait_max_ms: 5,
             properties: KafkaProperties::default(),
         }
     }
@@ -595,6 +605,7 @@ impl Config {
             );
         }
         out.range("kafka.fetch_max_bytes", kafka.fetch_max_bytes, &bounds::FETCH_MAX_BYTES);
+        out.range("kafka.fetch_wait_max_ms", kafka.fetch_wait_max_ms, &bounds::FETCH_WAIT_MAX_MS);
         for key in kafka.properties.0.keys() {
             let at = format!("kafka.properties.{key}");
             if key.trim().is_empty() {
@@ -1015,6 +1026,7 @@ event_age_max_days = 0
 event_future_max_seconds = 86401
 [kafka]
 fetch_max_bytes = 0
+fetch_wait_max_ms = 0
 [http]
 ready_lag_max_messages = 1000000000001
 ";
@@ -1031,13 +1043,14 @@ ready_lag_max_messages = 1000000000001
             "conf/ratewire.toml:11:22: pipeline.event_age_max_days: 0 is out of range (1 to 366)",
             "conf/ratewire.toml:12:28: pipeline.event_future_max_seconds: 86401 is out of range (0 to 86400)",
             "conf/ratewire.toml:14:19: kafka.fetch_max_bytes: 0 is out of range (1 to 2147483135)",
-            "conf/ratewire.toml:16:26: http.ready_lag_max_messages: 1000000000001 is out of range (0 to 1000000000000)",
+            "conf/ratewire.toml:15:21: kafka.fetch_wait_max_ms: 0 is out of range (1 to 300000)",
+            "conf/ratewire.toml:17:26: http.ready_lag_max_messages: 1000000000001 is out of range (0 to 1000000000000)",
             "conf/ratewire.toml:4:18: ledger.row_group_rows: 2000000 is more than ledger.commit_rows_max (0); \
              a row group could never fill",
         ] {
             has(&lines, expected);
         }
-        assert_eq!(lines.len(), 13, "{}", lines.join("\n"));
+        assert_eq!(lines.len(), 14, "{}", lines.join("\n"));
     }
 
     #[test]
@@ -1189,7 +1202,7 @@ ready_lag_max_messages = 1000000000001
     #[test]
     fn every_field_but_properties_has_an_env_override() {
         let vars = env_overrides();
-        assert_eq!(vars.len(), 6 + 3 + 7 + 6 + 3);
+        assert_eq!(vars.len(), 7 + 3 + 7 + 6 + 3);
         assert!(vars.iter().any(|v| v.var == "RATEWIRE_LEDGER_INSTANCE" && v.field == "ledger.instance"));
         assert!(
             vars.iter().any(|v| v.var == "RATEWIRE_KAFKA_DEAD_LETTER_TOPIC" && v.field == "kafka.dead_letter_topic")

@@ -50,6 +50,8 @@ pub struct KafkaOptions {
     pub actions_topic: String,
     /// Largest fetch response, in bytes.
     pub fetch_max_bytes: u64,
+    /// Longest a fetch without data is held by the broker, in milliseconds.
+    pub fetch_wait_max_ms: u32,
     /// librdkafka settings passed through (SASL, TLS, ...), applied before
     /// the settings ratewire forces.
     pub properties: Vec<(String, String)>,
@@ -69,6 +71,7 @@ impl std::fmt::Debug for KafkaOptions {
             .field("dead_letter_topic", &self.dead_letter_topic)
             .field("actions_topic", &self.actions_topic)
             .field("fetch_max_bytes", &self.fetch_max_bytes)
+            .field("fetch_wait_max_ms", &self.fetch_wait_max_ms)
             .field("properties", &properties)
             .finish()
     }
@@ -244,6 +247,7 @@ fn consumer_config(options: &KafkaOptions) -> ClientConfig {
         .set("fetch.min.bytes", "1")
         .set("fetch.max.bytes", options.fetch_max_bytes.to_string())
         .set("max.partition.fetch.bytes", options.fetch_max_bytes.to_string())
+        .set("fetch.wait.max.ms", options.fetch_wait_max_ms.to_string())
         .set("statistics.interval.ms", STATISTICS_INTERVAL_MS.to_string());
     config
 }
@@ -637,6 +641,7 @@ mod tests {
             dead_letter_topic: "dl".into(),
             actions_topic: "act".into(),
             fetch_max_bytes: 1024,
+            fetch_wait_max_ms: 5,
             properties: [
                 ("security.protocol", "SASL_SSL"),
                 ("sasl.mechanisms", "SCRAM-SHA-512"),

@@ -17,6 +17,7 @@ fn options(properties: &[(&str, &str)]) -> KafkaOptions {
         dead_letter_topic: "dead-letter".into(),
         actions_topic: "actions".into(),
         fetch_max_bytes: 1 << 20,
+        fetch_wait_max_ms: 5,
         properties: properties.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect(),
     }
 }
