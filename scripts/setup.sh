@@ -30,6 +30,16 @@ if ((${#missing[@]})); then
     "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# Chromium: the churn report's screenshot test (tests/churn_report.rs)
+# renders the HTML report with it, headless, to a PNG.
+if ! command -v chromium >/dev/null 2>&1; then
+    sudo=()
+    if [[ $EUID -ne 0 ]]; then sudo=(sudo); fi
+    echo "installing chromium" >&2
+    "${sudo[@]}" apt-get update -q >/dev/null
+    "${sudo[@]}" apt-get install -y -q --no-install-recommends chromium >/dev/null
+fi
+
 # Prometheus and promtool (Debian's prometheus package): the operations
 # tests check /metrics with promtool and scrape it with a Prometheus of
 # their own on a free port. The packaged service must not be left running

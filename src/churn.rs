@@ -2,7 +2,7 @@
 //! the model report (`docs/churn.md`).
 
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -20,7 +20,9 @@ pub enum ChurnCommand {
     /// Train the logistic regression and the tree, keep the better by
     /// validation ROC AUC, print its test figures and save it.
     Train(TrainArgs),
-    /// Score accounts with a model: the ranked risk list as Parquet and CSV.
+    /// Score accounts with a model: the ranked risk list as Parquet and CSV
+    /// (by default in the ledger's analytics/, where SQL reads it as the
+    /// table churn_risk).
     Score(ScoreArgs),
     /// Write a model's report: an HTML page with its curves and weights.
     Report(ReportArgs),
@@ -102,8 +104,10 @@ pub struct ScoreArgs {
     #[arg(long)]
     as_of: Option<NaiveDate>,
     /// The directory to write churn_risk.parquet and churn_risk.csv into.
+    /// With --ledger, by default the ledger's analytics/ directory, where
+    /// `ratewire sql` reads the list as the table churn_risk.
     #[arg(long)]
-    output: PathBuf,
+    output: Option<PathBuf>,
     /// Rows of the list to print.
     #[arg(long, default_value_t = 10)]
     top: usize,
@@ -201,6 +205,11 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
 }
 
 fn score(args: &ScoreArgs) -> anyhow::Result<()> {
+    let output = match (&args.output, &args.ledger) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(ledger)) => churn::risk_list_dir(ledger),
+        (None, None) => bail!("give the directory for the risk list with --output DIR"),
+    };
     let file = ModelFile::load(&args.model)?;
     let (table, keys): (Table, Vec<&str>) = match &args.features {
         Some(path) => {
@@ -218,21 +227,47 @@ fn score(args: &ScoreArgs) -> anyhow::Result<()> {
                 step_days: 1,
                 horizon_days: 0,
             };
-            let keys = features::KEYS.iter().chain(&features::CONTEXT).copied().collect();
-            (ledger_features(&ledger)?, keys)
+            (ledger_features(&ledger)?, features::risk_keys())
         }
     };
     let list = churn::score(&file, &table, &keys)?;
-    std::fs::create_dir_all(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
-    for (format, name) in [(Format::Parquet, "churn_risk.parquet"), (Format::Csv, "churn_risk.csv")] {
-        let path = args.output.join(name);
-        let out = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-        write(format, &list.schema(), std::iter::once(Ok(list.clone())), &mut BufWriter::new(out)).map_err(flat)?;
+    std::fs::create_dir_all(&output).with_context(|| format!("creating {}", output.display()))?;
+    for (format, name) in [(Format::Parquet, churn::RISK_LIST_PARQUET), (Format::Csv, churn::RISK_LIST_CSV)] {
+        replace_file(&output.join(name), |out| {
+            write(format, &list.schema(), std::iter::once(Ok(list.clone())), out).map_err(flat)?;
+            Ok(())
+        })?;
     }
     let top = list.slice(0, args.top.min(list.num_rows()));
     write(Format::Table, &top.schema(), std::iter::once(Ok(top.clone())), &mut std::io::stdout()).map_err(flat)?;
-    println!("{} accounts scored; the list is in {}", list.num_rows(), args.output.display());
+    let in_sql = match &args.ledger {
+        Some(ledger) if output == churn::risk_list_dir(ledger) => format!(" (the table {})", churn::RISK_TABLE),
+        _ => String::new(),
+    };
+    println!("{} accounts scored; the list is in {}{in_sql}", list.num_rows(), output.display());
     Ok(())
+}
+
+/// Writes `path` whole or not at all: to a file beside it, renamed over
+/// it once complete, so that a reader (a `churn_risk` query) sees the old
+/// list or the new one.
+fn replace_file(path: &Path, fill: impl FnOnce(&mut (dyn Write + Send)) -> anyhow::Result<()>) -> anyhow::Result<()> {
+    let mut temp = path.as_os_str().to_owned();
+    temp.push(".tmp");
+    let temp = PathBuf::from(temp);
+    let result = File::create(&temp).with_context(|| format!("creating {}", temp.display())).and_then(|file| {
+        let mut out = BufWriter::new(file);
+        fill(&mut out)?;
+        let file =
+            out.into_inner().map_err(|e| e.into_error()).with_context(|| format!("writing {}", temp.display()))?;
+        file.sync_all().with_context(|| format!("writing {}", temp.display()))?;
+        std::fs::rename(&temp, path).with_context(|| format!("renaming {} to {}", temp.display(), path.display()))
+    });
+    if result.is_err() {
+        // Best effort: the error that matters is the write's.
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
 }
 
 /// Writes a table as CSV or Parquet, by the path's extension.

@@ -1,7 +1,8 @@
 //! `ratewire churn`: training on a table someone brings, the ledger's
 //! features over a generated history with churners (quality above a
-//! baseline, no leakage from the future, determinism), scoring, the
-//! report, and the errors for bad input.
+//! baseline, no leakage from the future, determinism), scoring, the risk
+//! list as the SQL table `churn_risk`, the report, and the errors for bad
+//! input. The report in a browser is `churn_report`.
 
 // The generated tables draw churn from a probability: model inputs, not money.
 #![allow(clippy::float_arithmetic)]
@@ -17,7 +18,7 @@ use super::{ratewire, text};
 /// A feature table as a retention team might export it: an id column,
 /// a categorical plan, numbers written as text, missing values and
 /// yes/no labels. Churn rises with late payments and falls with usage.
-fn team_csv(rows: usize, seed: u64) -> String {
+pub(super) fn team_csv(rows: usize, seed: u64) -> String {
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut csv = String::from("customer_id,plan,monthly_usage,late_payments,region,churn\n");
     for i in 0..rows {
@@ -246,4 +247,65 @@ fn ledger_features_train_above_the_baseline_without_leakage() {
     let (full, before) = (features(dir.path()), features(cut.path()));
     assert!(full.len() > 500, "{} rows", full.len());
     assert_eq!(full, before);
+}
+
+#[test]
+fn the_risk_list_is_a_sql_table_joinable_with_the_accounts() {
+    let dir = tempfile::tempdir().unwrap();
+    // A smaller history than the quality test's: this one checks plumbing.
+    let config = HistoryConfig { accounts: 500, months: 5, ..history_config() };
+    rated_history(dir.path(), &config, None);
+    let base = ["--ledger", "ledger", "--accounts", "accounts.csv"];
+    let sql = |query: &str| stdout(&ratewire(dir.path(), &[&["sql"][..], &base, &["--format", "csv", query]].concat()));
+
+    // No list yet: the table is there, empty.
+    assert_eq!(sql("select count(*) as n from churn_risk"), "n\n0\n");
+
+    let dates = ["--from", "2026-08-01", "--to", "2026-09-30", "--step-days", "30"];
+    stdout(&ratewire(dir.path(), &[&["churn", "train"][..], &base, &dates, &["--model", "model.json"]].concat()));
+    // Without --output, the list goes to the ledger's analytics/ directory.
+    let out = stdout(&ratewire(
+        dir.path(),
+        &[&["churn", "score", "--model", "model.json"][..], &base, &["--as-of", "2026-10-31"]].concat(),
+    ));
+    assert!(out.contains("the list is in ledger/analytics (the table churn_risk)"), "{out}");
+    let csv = fs::read_to_string(dir.path().join("ledger/analytics/churn_risk.csv")).unwrap();
+    assert!(dir.path().join("ledger/analytics/churn_risk.parquet").is_file());
+    let mut lines = csv.lines();
+    let header = lines.next().unwrap();
+    let rows: Vec<&str> = lines.collect();
+    assert!(rows.len() > 300, "{} rows", rows.len());
+
+    // The partner with the most accounts in the list; its rows by SQL, the
+    // partner taken from the accounts table, are the CSV's rows of it.
+    let partner_of = |row: &str| row.split(',').nth(4).unwrap_or_default().to_string();
+    let mut partners: Vec<String> = rows.iter().map(|r| partner_of(r)).filter(|p| !p.is_empty()).collect();
+    partners.sort();
+    let partner = partners
+        .chunk_by(|a, b| a == b)
+        .max_by_key(|run| run.len())
+        .map(|run| run[0].clone())
+        .expect("some accounts have a partner");
+    let expected: Vec<&str> = rows.iter().copied().filter(|r| partner_of(r) == partner).collect();
+    assert!(expected.len() >= 5 && expected.len() < rows.len(), "{} of {} rows", expected.len(), rows.len());
+    let found = sql(&format!(
+        "select r.* from churn_risk r join accounts a using (account) where a.partner = '{partner}' order by r.rank"
+    ));
+    let mut found = found.lines();
+    assert_eq!(found.next(), Some(header));
+    assert_eq!(found.collect::<Vec<_>>(), expected);
+
+    // The high-risk accounts of a segment, counted: as many as the CSV has.
+    let field = |row: &str, n: usize| row.split(',').nth(n).unwrap_or_default().to_string();
+    let segment = rows
+        .iter()
+        .find(|r| field(r, 7) == "high" && !field(r, 3).is_empty())
+        .map(|r| field(r, 3))
+        .expect("a high-risk account with a segment");
+    let high = rows.iter().filter(|r| field(r, 3) == segment && field(r, 7) == "high").count();
+    let counted = sql(&format!(
+        "select count(*) as n from churn_risk r join accounts a using (account) \
+         where a.segment = '{segment}' and r.band = 'high'"
+    ));
+    assert_eq!(counted, format!("n\n{high}\n"));
 }

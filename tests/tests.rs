@@ -5,6 +5,7 @@
 mod batch;
 mod catalog_check;
 mod churn;
+mod churn_report;
 mod close;
 mod compact;
 mod config_check;

@@ -6,7 +6,8 @@
 //!   [`Source::context`] is a DataFusion session over the ledger's latest
 //!   commit, with the tables `rated`, `draws`, `rejects` and `facts`
 //!   (exactly the files the manifests list, with the partition columns
-//!   `period` and `day`) and `accounts`;
+//!   `period` and `day`), `accounts` and `churn_risk` (the ledger's churn
+//!   risk list, empty until `ratewire churn score` wrote one);
 //! - [`parse`], which parses SQL and refuses anything but queries,
 //!   `EXPLAIN`, `DESCRIBE` and `SHOW` (the read-only rules);
 //! - [`Engine`], which runs a [`Statement`] from synchronous code and

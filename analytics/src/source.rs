@@ -16,6 +16,7 @@ use ratewire_rater::Accounts;
 
 use crate::accounts::{accounts_batch, accounts_schema};
 use crate::bounds::{BATCH_ROWS, QUERY_MEMORY_BYTES_MAX};
+use crate::churn::{RISK_TABLE, RiskTable};
 use crate::error::Error;
 use crate::guard::{Statement, read_only_options};
 use crate::ledger_table::LedgerTable;
@@ -68,7 +69,9 @@ impl Source {
 
     /// A session over the ledger's latest commit: the tables `rated`,
     /// `draws`, `rejects` and `facts`, `accounts` (empty without an
-    /// accounts file), the manifest tables and the report views. Returns the commit's number with it.
+    /// accounts file), `churn_risk` (empty until `churn score` wrote the
+    /// ledger's risk list), the manifest tables and the report views.
+    /// Returns the commit's number with it.
     ///
     /// # Errors
     /// [`Error::Ledger`], and [`Error::Sql`] for a committed file whose
@@ -87,6 +90,7 @@ impl Source {
         let accounts = self.accounts.clone().unwrap_or_else(|| RecordBatch::new_empty(accounts_schema()));
         let table = MemTable::try_new(accounts.schema(), vec![vec![accounts]])?;
         context.register_table(ACCOUNTS_TABLE, Arc::new(table))?;
+        context.register_table(RISK_TABLE, Arc::new(RiskTable::new(&self.ledger)))?;
         crate::report::register(&context, &snapshots)?;
         Ok((context, snapshots.iter().map(|s| s.sequence()).sum()))
     }

@@ -25,6 +25,13 @@ pub const KEYS: [&str; 2] = ["account", "as_of"];
 /// Columns copied into the risk list, for filtering by segment or partner.
 pub const CONTEXT: [&str; 3] = ["plan", "segment", "partner"];
 
+/// The columns a risk list scored from these features starts with: the
+/// keys, then the context.
+#[must_use]
+pub fn risk_keys() -> Vec<&'static str> {
+    KEYS.iter().chain(&CONTEXT).copied().collect()
+}
+
 /// The feature query for one as-of date and horizon.
 #[must_use]
 pub fn sql(as_of: NaiveDate, horizon_days: u32) -> String {

@@ -8,7 +8,9 @@
 //! - [`Split`], [`train`]: a logistic regression on standardised features
 //!   and a decision tree, the better by validation ROC AUC kept in a
 //!   [`ModelFile`] with its schema and its [`Metrics`] on the test rows;
-//! - [`score`]: the ranked risk list with bands and reasons;
+//! - [`score`]: the ranked risk list with bands and reasons, which SQL
+//!   reads as the table [`RISK_TABLE`] (`churn_risk`) once it is in the
+//!   ledger's [`risk_list_dir`];
 //! - [`features`]: the churn features of accounts by SQL over the ledger,
 //!   per as-of date, with their labels;
 //! - [`report`]: an HTML page of the model's curves and weights.
@@ -27,6 +29,7 @@ pub mod features;
 mod metrics;
 mod model;
 pub mod report;
+mod risk_table;
 mod score;
 mod table;
 mod train;
@@ -39,7 +42,9 @@ pub use encode::{Feature, Ignored, MISSING_LEVEL, OTHER_LEVEL, Schema, labels};
 pub use error::ChurnError;
 pub use metrics::{CalibrationBin, Metrics, precision_at, roc_auc};
 pub use model::{Kind, Model, Node};
-pub use score::{REASONS, score};
+pub(crate) use risk_table::RiskTable;
+pub use risk_table::{RISK_LIST_CSV, RISK_LIST_DIR, RISK_LIST_PARQUET, RISK_TABLE, risk_list_dir, risk_table_schema};
+pub use score::{REASONS, risk_list_schema, score};
 pub use table::{Cell, Column, MISSING, Table};
 pub use train::{Bands, MODEL_FORMAT, ModelFile, Split, train};
 

@@ -12,11 +12,17 @@ pub const WEIGHTS_SHOWN_MAX: usize = 15;
 
 const WIDTH: f64 = 420.0;
 const HEIGHT: f64 = 300.0;
-const MARGIN: f64 = 44.0;
+/// Room left of and below a plot for the ticks and the axis titles.
+const MARGIN: f64 = 56.0;
+/// Room above a plot for its legend.
+const LEGEND_HEIGHT: f64 = 28.0;
 const CHURN: &str = "#c0392b";
 const OTHER: &str = "#2e86c1";
 const GREY: &str = "#999";
+const GRID: &str = "#e6e6e6";
 const AXIS: &str = "#333";
+/// Where the axes are ticked and gridlined, in the unit square.
+const TICKS: [f64; 5] = [0.0, 0.25, 0.5, 0.75, 1.0];
 
 /// The page for `file`, titled `title`.
 #[must_use]
@@ -38,8 +44,9 @@ h1 {{ font-size: 22px; margin: 0 0 6px; }}
 .grid {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(440px, 1fr)); gap: 18px; }}
 .card {{ border: 1px solid #ddd; border-radius: 6px; padding: 10px; }}
 .card h2 {{ font-size: 16px; margin: 0 0 4px; }}
-.card p {{ font-size: 12px; color: #555; margin: 0 0 6px; }}
-svg text {{ font-size: 11px; fill: #333; }}
+.card p {{ font-size: 13px; color: #555; margin: 0 0 6px; }}
+.card svg {{ display: block; width: 100%; max-width: 640px; height: auto; }}
+svg text {{ font-size: 12px; fill: #333; }}
 </style></head><body>
 <h1>{title}</h1>
 <div class="sub">Chosen model: <b>{kind}</b> (validation ROC AUC {validation}); split: {split}; test rows: {rows}, churners: {positives}.</div>
@@ -69,14 +76,14 @@ svg text {{ font-size: 11px; fill: #333; }}
         "roc",
         "ROC curve",
         "True positive rate against false positive rate; the diagonal is a coin.",
-        &curve(&t.roc, "false positive rate", "true positive rate"),
+        &curve(&t.roc, "false positive rate", "true positive rate", "coin"),
     );
     card(
         &mut html,
         "gain",
         "Gain chart",
-        "Share of churners found against share of accounts contacted, riskiest first; the diagonal is random.",
-        &curve(&t.gain, "accounts contacted", "churners found"),
+        "Churners found against accounts contacted, riskiest first; the diagonal is a random pick.",
+        &curve(&t.gain, "share of accounts contacted", "share of churners found", "random pick"),
     );
     card(
         &mut html,
@@ -110,30 +117,78 @@ fn card(html: &mut String, id: &str, title: &str, note: &str, svg: &str) {
 /// Plot coordinates of a point in the unit square.
 fn at(x: f64, y: f64) -> (f64, f64) {
     (
-        MARGIN + x.clamp(0.0, 1.0) * (WIDTH - MARGIN - 10.0),
-        HEIGHT - MARGIN - y.clamp(0.0, 1.0) * (HEIGHT - MARGIN - 10.0),
+        MARGIN + x.clamp(0.0, 1.0) * (WIDTH - MARGIN - 14.0),
+        HEIGHT - MARGIN - y.clamp(0.0, 1.0) * (HEIGHT - MARGIN - LEGEND_HEIGHT),
     )
 }
 
-/// Axes with ticks at 0, 0.5 and 1, and their labels.
+/// Axes with gridlines and ticks at [`TICKS`], and their labels.
 fn axes(svg: &mut String, x_label: &str, y_label: &str) {
     let (x0, y0) = at(0.0, 0.0);
     let (x1, y1) = at(1.0, 1.0);
-    let _ = write!(svg, r#"<line x1="{x0}" y1="{y0}" x2="{x1}" y2="{y0}" stroke="{AXIS}"/>"#);
-    let _ = write!(svg, r#"<line x1="{x0}" y1="{y0}" x2="{x0}" y2="{y1}" stroke="{AXIS}"/>"#);
-    for tick in [0.0, 0.5, 1.0] {
+    for tick in TICKS {
         let (x, _) = at(tick, 0.0);
         let (_, y) = at(0.0, tick);
-        let _ = write!(svg, r#"<text x="{x}" y="{}" text-anchor="middle">{tick}</text>"#, y0 + 14.0);
+        if tick > 0.0 {
+            let _ = write!(svg, r#"<line x1="{x0}" y1="{y}" x2="{x1}" y2="{y}" stroke="{GRID}"/>"#);
+            let _ = write!(svg, r#"<line x1="{x}" y1="{y0}" x2="{x}" y2="{y1}" stroke="{GRID}"/>"#);
+        }
+        let _ = write!(svg, r#"<text x="{x}" y="{}" text-anchor="middle">{tick}</text>"#, y0 + 15.0);
         let _ = write!(svg, r#"<text x="{}" y="{}" text-anchor="end">{tick}</text>"#, x0 - 4.0, y + 4.0);
     }
+    let _ = write!(svg, r#"<line x1="{x0}" y1="{y0}" x2="{x1}" y2="{y0}" stroke="{AXIS}"/>"#);
+    let _ = write!(svg, r#"<line x1="{x0}" y1="{y0}" x2="{x0}" y2="{y1}" stroke="{AXIS}"/>"#);
     let _ = write!(svg, r#"<text x="{}" y="{}" text-anchor="middle">{x_label}</text>"#, (x0 + x1) / 2.0, y0 + 30.0);
     let _ = write!(
         svg,
-        r#"<text x="12" y="{}" text-anchor="middle" transform="rotate(-90 12 {})">{y_label}</text>"#,
+        r#"<text x="16" y="{}" text-anchor="middle" transform="rotate(-90 16 {})">{y_label}</text>"#,
         (y0 + y1) / 2.0,
         (y0 + y1) / 2.0
     );
+}
+
+/// A legend in a row above the plot, clear of the data: a swatch and a
+/// label per entry.
+fn legend(svg: &mut String, entries: &[(&str, Swatch, &str)]) {
+    // An estimate of the label's width at 12px, for the next entry's place.
+    const CHAR_WIDTH: f64 = 7.0;
+    let y = LEGEND_HEIGHT / 2.0;
+    let mut x = MARGIN;
+    for (colour, swatch, label) in entries {
+        let _ = match swatch {
+            Swatch::Line => {
+                write!(
+                    svg,
+                    r#"<line x1="{x}" y1="{y}" x2="{}" y2="{y}" stroke="{colour}" stroke-width="2.5"/>"#,
+                    x + 20.0
+                )
+            }
+            Swatch::Dashed => write!(
+                svg,
+                r#"<line x1="{x}" y1="{y}" x2="{}" y2="{y}" stroke="{colour}" stroke-dasharray="4 4"/>"#,
+                x + 20.0
+            ),
+            Swatch::Block => write!(svg, r#"<rect x="{x}" y="{}" width="20" height="10" fill="{colour}"/>"#, y - 5.0),
+            Swatch::Dot => {
+                write!(svg, r#"<circle cx="{}" cy="{y}" r="5" fill="{colour}" fill-opacity="0.7"/>"#, x + 10.0)
+            }
+        };
+        let _ = write!(svg, r#"<text x="{}" y="{}">{label}</text>"#, x + 26.0, y + 4.0);
+        x += 26.0 + CHAR_WIDTH * label.chars().count() as f64 + 18.0;
+    }
+}
+
+/// How a legend entry is drawn.
+#[derive(Debug, Clone, Copy)]
+enum Swatch {
+    /// A line, as the model's curves.
+    Line,
+    /// A dashed line, as the diagonals.
+    Dashed,
+    /// A block, as the histogram's bars.
+    Block,
+    /// A dot, as the calibration's bins.
+    Dot,
 }
 
 fn open_svg() -> String {
@@ -142,9 +197,10 @@ fn open_svg() -> String {
     )
 }
 
-fn curve(points: &[[f64; 2]], x_label: &str, y_label: &str) -> String {
+fn curve(points: &[[f64; 2]], x_label: &str, y_label: &str, diagonal: &str) -> String {
     let mut svg = open_svg();
     axes(&mut svg, x_label, y_label);
+    legend(&mut svg, &[(CHURN, Swatch::Line, "the model"), (GREY, Swatch::Dashed, diagonal)]);
     let (a, b) = (at(0.0, 0.0), at(1.0, 1.0));
     let _ = write!(
         svg,
@@ -172,6 +228,7 @@ fn histogram(positives: &[usize], negatives: &[usize]) -> String {
     let (p, n) = (share(positives), share(negatives));
     let top = p.iter().chain(&n).copied().fold(0.0, f64::max).max(1e-9);
     axes(&mut svg, "score", "share of group (scaled)");
+    legend(&mut svg, &[(CHURN, Swatch::Block, "churners"), (OTHER, Swatch::Block, "the others")]);
     let bins = p.len().max(1) as f64;
     for (i, (sp, sn)) in p.iter().zip(&n).enumerate() {
         let from = i as f64 / bins;
@@ -194,6 +251,7 @@ fn histogram(positives: &[usize], negatives: &[usize]) -> String {
 fn calibration(file: &ModelFile) -> String {
     let mut svg = open_svg();
     axes(&mut svg, "mean score", "observed churn rate");
+    legend(&mut svg, &[(CHURN, Swatch::Dot, "a score bin (size: its rows)"), (GREY, Swatch::Dashed, "calibrated")]);
     let (a, b) = (at(0.0, 0.0), at(1.0, 1.0));
     let _ = write!(
         svg,
@@ -210,7 +268,9 @@ fn calibration(file: &ModelFile) -> String {
 }
 
 fn weights(file: &ModelFile) -> String {
-    let shown: Vec<&(String, f64)> = file.feature_weights.iter().take(WEIGHTS_SHOWN_MAX).collect();
+    // A tree leaves most features unused: their weight of 0 says nothing.
+    let shown: Vec<&(String, f64)> =
+        file.feature_weights.iter().filter(|(_, w)| *w != 0.0).take(WEIGHTS_SHOWN_MAX).collect();
     let row_height = 18.0;
     let height = 10.0 + row_height * shown.len().max(1) as f64;
     let mut svg = format!(
@@ -224,7 +284,7 @@ fn weights(file: &ModelFile) -> String {
         let width = (weight.abs() / largest * bar_max).max(1.0);
         let _ = write!(
             svg,
-            r#"<text x="{}" y="{}" text-anchor="end">{}</text><rect x="{label_width}" y="{}" width="{width:.1}" height="{}" fill="{colour}"/><text x="{}" y="{}">{weight:+.2}</text>"#,
+            r#"<text x="{}" y="{}" text-anchor="end">{}</text><rect x="{label_width}" y="{}" width="{width:.1}" height="{}" fill="{colour}"/><text x="{}" y="{}">{}</text>"#,
             label_width - 6.0,
             y + 12.0,
             escape(&shorten(name)),
@@ -232,10 +292,19 @@ fn weights(file: &ModelFile) -> String {
             row_height - 5.0,
             label_width + width + 4.0,
             y + 12.0,
+            signed(*weight),
         );
     }
     svg.push_str("</svg>\n");
     svg
+}
+
+/// A weight with its sign and two significant digits (at least two
+/// decimals): a tree's small score changes stay apart.
+fn signed(weight: f64) -> String {
+    let magnitude = weight.abs().log10().floor();
+    let decimals = if magnitude.is_finite() { (1.0 - magnitude).clamp(2.0, 6.0) as usize } else { 2 };
+    format!("{weight:+.decimals$}")
 }
 
 /// A feature name cut to fit its label space.
@@ -281,5 +350,14 @@ mod tests {
         assert!(html.contains("b=x&lt;y"));
         assert!(!html.contains("<script"));
         assert!(!html.contains("NaN"));
+    }
+
+    #[test]
+    fn weights_keep_two_significant_digits() {
+        assert_eq!(signed(1.234), "+1.23");
+        assert_eq!(signed(-0.5), "-0.50");
+        assert_eq!(signed(0.031), "+0.031");
+        assert_eq!(signed(-0.00424), "-0.0042");
+        assert_eq!(signed(0.0), "+0.00");
     }
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array};
-use datafusion::arrow::datatypes::{DataType, Field, Schema as ArrowSchema};
+use datafusion::arrow::datatypes::{DataType, Field, Schema as ArrowSchema, SchemaRef};
 use ndarray::Axis;
 
 use super::error::ChurnError;
@@ -16,8 +16,22 @@ use super::train::ModelFile;
 /// Reasons given per row.
 pub const REASONS: usize = 3;
 
+/// The columns of a risk list whose rows are named by the `keys` columns:
+/// the keys (text), then `rank`, `score`, `band` and `reason_1` ..
+/// `reason_3`.
+#[must_use]
+pub fn risk_list_schema(keys: &[&str]) -> SchemaRef {
+    let mut fields: Vec<Field> = keys.iter().map(|key| Field::new(*key, DataType::Utf8, true)).collect();
+    fields.push(Field::new("rank", DataType::UInt64, false));
+    fields.push(Field::new("score", DataType::Float64, false));
+    fields.push(Field::new("band", DataType::Utf8, false));
+    fields.extend((1..=REASONS).map(|k| Field::new(format!("reason_{k}"), DataType::Utf8, true)));
+    Arc::new(ArrowSchema::new(fields))
+}
+
 /// The risk list of every row of `table`, highest score first, with the
-/// `keys` columns of the table (those it has) first, as text.
+/// `keys` columns of the table (those it has) first, as text: a batch of
+/// [`risk_list_schema`].
 ///
 /// # Errors
 /// [`ChurnError::NoColumn`] for a feature column the table lacks, and
@@ -27,11 +41,11 @@ pub fn score(file: &ModelFile, table: &Table, keys: &[&str]) -> Result<RecordBat
     let x = file.schema.encode(table, &all)?;
     let scores = file.model.predict(x.view());
     let order = ranking(&scores);
-    let mut fields = Vec::new();
+    let mut present = Vec::new();
     let mut columns: Vec<ArrayRef> = Vec::new();
     for key in keys {
         let Ok(column) = table.column(key) else { continue };
-        fields.push(Field::new(*key, DataType::Utf8, true));
+        present.push(*key);
         columns.push(Arc::new(order.iter().map(|&r| column.cells[r].category()).collect::<StringArray>()));
     }
     let mut reasons: Vec<Vec<Option<String>>> = (0..REASONS).map(|_| Vec::with_capacity(order.len())).collect();
@@ -42,17 +56,13 @@ pub fn score(file: &ModelFile, table: &Table, keys: &[&str]) -> Result<RecordBat
             list.push(given.get(k).cloned());
         }
     }
-    fields.push(Field::new("rank", DataType::UInt64, false));
     columns.push(Arc::new((1..=order.len() as u64).collect::<UInt64Array>()));
-    fields.push(Field::new("score", DataType::Float64, false));
     columns.push(Arc::new(order.iter().map(|&r| scores[r]).collect::<Float64Array>()));
-    fields.push(Field::new("band", DataType::Utf8, false));
     columns.push(Arc::new(order.iter().map(|&r| Some(file.bands.of(scores[r]))).collect::<StringArray>()));
-    for (k, list) in reasons.into_iter().enumerate() {
-        fields.push(Field::new(format!("reason_{}", k + 1), DataType::Utf8, true));
+    for list in reasons {
         columns.push(Arc::new(StringArray::from(list)));
     }
-    Ok(RecordBatch::try_new(Arc::new(ArrowSchema::new(fields)), columns)?)
+    Ok(RecordBatch::try_new(risk_list_schema(&present), columns)?)
 }
 
 /// The features that raise a row's score most (positive contributions
@@ -110,6 +120,7 @@ mod tests {
         let schema = list.schema();
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         assert_eq!(names, ["customer", "rank", "score", "band", "reason_1", "reason_2", "reason_3"]);
+        assert_eq!(schema, risk_list_schema(&["customer"]));
         let scores = list.column(2).as_primitive::<Float64Type>();
         assert!(scores.values().windows(2).all(|w| w[0] >= w[1]));
         let bands = list.column(3).as_string::<i32>();
