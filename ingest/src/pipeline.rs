@@ -340,12 +340,17 @@ fn commit_loop(
     Ok(())
 }
 
-/// The worker that owns a partition.
+/// The worker that owns a partition. A topic's partitions go round the
+/// workers in turn, from a worker picked by the topic's name, so that they
+/// spread evenly (a hash of topic and partition put three of four
+/// partitions on one of two workers); the same in every run (SipHash with
+/// fixed keys).
 fn route(topic: &str, partition: i32, workers: usize) -> usize {
-    // SipHash with fixed keys: a partition goes to the same worker in every run.
+    let workers = workers.max(1) as u64;
     let mut hasher = std::hash::DefaultHasher::new();
-    (topic, partition).hash(&mut hasher);
-    usize::try_from(hasher.finish() % workers as u64).unwrap_or(0)
+    topic.hash(&mut hasher);
+    let partition = u64::from(partition.unsigned_abs());
+    usize::try_from((hasher.finish() % workers + partition % workers) % workers).unwrap_or(0)
 }
 
 /// The source side of a run: batching, barriers and acks.
@@ -605,4 +610,24 @@ impl Driver {
 
 fn stopped() -> Error {
     Error::Internal("a pipeline stage stopped".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::route;
+
+    #[test]
+    fn a_topics_partitions_spread_evenly_over_the_workers() {
+        for workers in 1..=5 {
+            for partitions in [1, 4, 12, 64] {
+                let mut load = vec![0; workers];
+                for p in 0..partitions {
+                    load[route("events", p, workers)] += 1;
+                }
+                let (least, most) = (load.iter().min().unwrap(), load.iter().max().unwrap());
+                assert!(most - least <= 1, "{partitions} partitions over {workers} workers: {load:?}");
+                assert_eq!(route("events", 3, workers), route("events", 3, workers), "stable");
+            }
+        }
+    }
 }
