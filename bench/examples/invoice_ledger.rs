@@ -10,6 +10,10 @@
 //!
 //! Defaults: 100,000,000 rows, 100,000 accounts. Seeded: the same arguments
 //! write the same rows. DIR must not hold a ledger yet.
+//!
+//! Also the ledger's write benchmark (`bench/ledger_write.sh`): the time in
+//! `Ledger::commit` alone (Parquet encoding, fsync, rename, manifest), apart
+//! from generating the records, is printed as rows/s and MB/s of files.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -73,6 +77,7 @@ fn main() -> anyhow::Result<()> {
     // The first `accounts` rows are the recurring fees, on day 1.
     let mut written = 0u64;
     let mut offset = 1i64;
+    let (mut commit_time, mut commit_bytes) = (std::time::Duration::ZERO, 0u64);
     let per_day = rows / u64::from(DAYS);
     for day in 1..=DAYS {
         let date = NaiveDate::from_ymd_opt(YEAR, MONTH, day).context("date")?;
@@ -147,12 +152,22 @@ fn main() -> anyhow::Result<()> {
                 checkpoint: b"",
                 booked_at: Utc::now(),
             };
-            ledger.commit(&commit).context("committing")?;
+            let commit_started = Instant::now();
+            let manifest = ledger.commit(&commit).context("committing")?;
+            commit_time += commit_started.elapsed();
+            commit_bytes += manifest.files.iter().map(|f| f.bytes).sum::<u64>();
             offset = to;
             day_rows -= chunk;
         }
         eprintln!("day {day}: {written} rows, {:.0?}", started.elapsed());
     }
     println!("{written} rows, {accounts} accounts, {} commits in {dir}", ledger.sequence());
+    let seconds = commit_time.as_secs_f64();
+    #[allow(clippy::cast_precision_loss, clippy::float_arithmetic)] // rates for display
+    let (rows_per_second, mb_per_second) = (written as f64 / seconds, commit_bytes as f64 / 1e6 / seconds);
+    println!(
+        "ledger commits: {written} rows, {commit_bytes} bytes of Parquet in {seconds:.2} s: \
+         {rows_per_second:.0} rows/s, {mb_per_second:.1} MB/s"
+    );
     Ok(())
 }
