@@ -7,8 +7,12 @@
 # Defaults: 10,000,000 events, 4 partitions, 100,000 accounts. Produces the
 # events once, then measures (1) the bare consumer reading them all and
 # (2) `ratewire run --until-caught-up` rating them into a new ledger, and
-# prints both rates and their ratio. The figures are appended, with the
-# command, machine and date, to bench/results/pipeline.md.
+# prints both rates and their ratio. Then (3) the latency: a running
+# `ratewire run` is sent up to 1,000,000 events at half the measured rate,
+# each stamped with the time it is sent, and the p99 of
+# ratewire_event_to_commit_seconds is read from its /metrics. The figures
+# are appended, with the command, machine and date, to
+# bench/results/pipeline.md.
 set -euo pipefail
 source "$(dirname "$0")/../scripts/env.sh"
 cd "$ROOT"
@@ -79,14 +83,73 @@ print(f"| ratio pipeline / bare | | {rate / bare:.3f} |")
 PY
 )"
 
+# (3) Latency under a steady load of half the measured rate.
+live_events=$((events < 1000000 ? events : 1000000))
+pace="$(python3 -c "import sys; print(max(1, int($consumed / ($ended - $started) / 2)))")"
+http_port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+metrics_url="http://127.0.0.1:$http_port/metrics"
+bash scripts/broker.sh topic live "$partitions" "$port"
+sed -e 's/^topics = .*/topics = ["live"]/' -e 's/^dir = .*/dir = "ledger-live"/' \
+    -e "s/^listen = .*/listen = \"127.0.0.1:$http_port\"/" -e 's/^group_id = .*/group_id = "ratewire-bench-live"/' \
+    "$work/ratewire.toml" >"$work/live.toml"
+echo "== latency: $live_events events at $pace events/s into a running ratewire run" >&2
+(cd "$work" && RATEWIRE_LOG=warn exec "$bin/ratewire" run --config live.toml >"$work/live.out" 2>&1) &
+run_pid=$!
+# metric NAME: the sum of a metric's samples, or nothing before the first scrape.
+metric() {
+    curl -sf "$metrics_url" | awk -v name="$1" '$1 == name || index($1, name "{") == 1 {sum += $2; seen = 1} END {if (seen) printf "%.0f\n", sum}'
+}
+assigned() {
+    curl -sf "$metrics_url" | grep -c '^ratewire_consumer_lag_messages{' || true
+}
+for _ in $(seq 600); do
+    [[ "$(assigned)" -ge "$partitions" ]] && break
+    kill -0 "$run_pid" 2>/dev/null || { cat "$work/live.out" >&2; exit 1; }
+    sleep 0.1
+done
+mkdir -p "$work/pace"
+"$bin/examples/kafka_load" pace "$brokers" live "$work/pace" "$live_events" "$accounts" "$pace" >&2
+# Everything consumed, then committed (the lag gauge, refreshed every 2 s, at 0).
+for _ in $(seq 1200); do
+    if [[ "$(metric ratewire_events_consumed_total)" == "$live_events" && "$(metric ratewire_consumer_lag_messages)" == 0 ]]; then
+        break
+    fi
+    sleep 0.1
+done
+curl -sf "$metrics_url" >"$work/live.metrics"
+kill -TERM "$run_pid"
+wait "$run_pid"
+latency="$(python3 - "$work/live.metrics" "$live_events" "$pace" <<'PY'
+import re, sys
+text, live_events, pace = open(sys.argv[1]).read(), int(sys.argv[2]), int(sys.argv[3])
+consumed = sum(float(v) for v in re.findall(r'^ratewire_events_consumed_total (\S+)$', text, re.M))
+assert consumed == live_events, f"the live run consumed {consumed:.0f} of {live_events} before the wait ended"
+buckets = sorted((float('inf') if le == '+Inf' else float(le), float(n))
+                 for le, n in re.findall(r'^ratewire_event_to_commit_seconds_bucket\{le="([^"]+)"\} (\S+)$', text, re.M))
+total = buckets[-1][1]
+def quantile(q):
+    # As Prometheus' histogram_quantile: linear within the bucket.
+    rank, lower, below = q * total, 0.0, 0.0
+    for upper, count in buckets:
+        if count >= rank:
+            if upper == float('inf'):
+                return lower
+            return lower + (upper - lower) * (rank - below) / (count - below)
+        lower, below = upper, count
+p50, p99 = quantile(0.5), quantile(0.99)
+print(f"| event to commit, {live_events:,} events at {pace:,}/s | p50 {p50:.2f} s | p99 {p99:.2f} s |")
+PY
+)"
+
 {
     echo
     echo "## $(date -u +%Y-%m-%dT%H:%MZ): $events events, $partitions partitions, $accounts accounts"
     echo
-    echo "Command: \`bash bench/pipeline.sh $events $partitions $accounts\`"
+    echo "Command: \`bash bench/pipeline.sh $events $partitions $accounts\` at commit $(git rev-parse --short HEAD)"
     echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
     echo
     echo "| what | time | rate |"
     echo "|---|---|---|"
     echo "$report"
+    echo "$latency"
 } | tee -a bench/results/pipeline.md
