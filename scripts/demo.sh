@@ -3,7 +3,9 @@
 # needs (the broker included), starts a local Kafka-compatible broker,
 # generates a realistic operator and a month of events (with lifecycle,
 # malformed and resent events), streams them through `ratewire run` into the
-# Parquet ledger, prints the summary, and reads the ledger back with DuckDB.
+# Parquet ledger, prints the summary, trains a churn model on six months of
+# history and prints the top ten of the risk list, and reads the ledger back
+# with DuckDB.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"

@@ -2,7 +2,9 @@
 //! (unless one is given), creates the topics, generates a realistic operator
 //! (catalog, accounts, last month's events with lifecycle, malformed and
 //! resent ones), produces the events keyed by account, runs the pipeline
-//! until it has caught up, prints a summary and shuts down.
+//! until it has caught up, prints a summary and shuts down. Then the churn
+//! models: a six-month history with churners is rated into a ledger of its
+//! own, a model is trained on it and the top ten of the risk list printed.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -12,11 +14,11 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use chrono::Utc;
+use chrono::{DateTime, Days, Months, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 use ratewire_ingest::Until;
 use ratewire_ingest::config::Config;
-use ratewire_sample::{Dataset, Mix, Month};
+use ratewire_sample::{Dataset, History, HistoryConfig, Mix, Month};
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -27,6 +29,12 @@ use rdkafka::types::RDKafkaErrorCode;
 const BROKER_START_TIMEOUT_MS: u64 = 20_000;
 /// How long producing may wait for deliveries at the end.
 const PRODUCE_FLUSH_TIMEOUT_MS: u64 = 120_000;
+/// The churn part's history: months, ending last month, and accounts.
+const CHURN_HISTORY_MONTHS: u32 = 6;
+const CHURN_HISTORY_ACCOUNTS: usize = 1_000;
+/// A cancel within this many days of an as-of date is churn; as-of dates
+/// are this far apart too.
+const CHURN_HORIZON_DAYS: u64 = 30;
 
 /// Arguments of `ratewire demo`.
 #[derive(Debug, clap::Args)]
@@ -51,6 +59,9 @@ pub struct DemoArgs {
     /// `scripts/broker.sh install` puts it).
     #[arg(long)]
     tansu: Option<PathBuf>,
+    /// Leave out the churn part (history, model, risk list).
+    #[arg(long)]
+    no_churn: bool,
 }
 
 pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
@@ -103,7 +114,109 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         "  SELECT service, count(*), sum(gross) FROM read_parquet('{}/table=rated/**/*.parquet', hive_partitioning=true) GROUP BY 1;",
         config.ledger.dir.display()
     );
+    if !args.no_churn {
+        churn_top_ten(&dir.join("churn"), now)?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The churn models on a history of [`CHURN_HISTORY_MONTHS`] months ending
+/// last month: rated with `ratewire rate` into `dir/ledger`, a model
+/// trained with `ratewire churn train` on as-of dates a horizon apart, and
+/// the accounts scored at the end of last month with `ratewire churn
+/// score`, which prints the top ten and leaves the list where `ratewire
+/// sql` reads it as `churn_risk`. Each step is the command a user would
+/// run, started from this binary.
+fn churn_top_ten(dir: &Path, now: DateTime<Utc>) -> anyhow::Result<()> {
+    let last = Month::before(now).map_err(anyhow::Error::msg)?;
+    let Some(first) = months_before(last, CHURN_HISTORY_MONTHS - 1) else {
+        println!("\n(no churn part: its history would start before the catalog's 2026)");
+        return Ok(());
+    };
+    let config = HistoryConfig {
+        accounts: CHURN_HISTORY_ACCOUNTS,
+        first,
+        months: CHURN_HISTORY_MONTHS,
+        ..HistoryConfig::default()
+    };
+    let history = History::generate(&config);
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::write(dir.join("catalog.toml"), ratewire_sample::catalog::render(&history.world))?;
+    std::fs::write(dir.join("accounts.csv"), ratewire_sample::accounts::render(&history.world))?;
+    let mut events = history.events.join("\n");
+    events.push('\n');
+    std::fs::write(dir.join("events.jsonl"), events)?;
+    println!(
+        "\n== churn risk: {} months of history ({first} to {last}) for {} accounts, {} events, {} cancels",
+        CHURN_HISTORY_MONTHS,
+        CHURN_HISTORY_ACCOUNTS,
+        history.events.len(),
+        history.cancelled.len()
+    );
+
+    let exe = std::env::current_exe().context("finding the ratewire binary")?;
+    let ratewire = |args: &[&str]| -> anyhow::Result<String> {
+        println!("ratewire {}", args.join(" "));
+        let out = Command::new(&exe)
+            .args(args)
+            .current_dir(dir)
+            .env("RATEWIRE_LOG", "warn")
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("running ratewire {}", args[0]))?;
+        if !out.status.success() {
+            bail!(
+                "ratewire {} failed: {}{}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let age_days = (now.date_naive() - first.first_day()).num_days() + 1;
+    ratewire(&[
+        "rate",
+        "--catalog",
+        "catalog.toml",
+        "--accounts",
+        "accounts.csv",
+        "--input",
+        "events.jsonl",
+        "--output",
+        "rated.jsonl",
+        "--event-age-max-days",
+        &age_days.to_string(),
+        "--ledger",
+        "ledger",
+    ])?;
+    // As-of dates from two months in (a look-back to build features on)
+    // until a horizon before the end, where the last labels are known.
+    let from = first.first_day().checked_add_months(Months::new(2)).context("the first as-of date")?;
+    let to = last.next_first_day() - Days::new(CHURN_HORIZON_DAYS + 1);
+    let end = last.next_first_day() - Days::new(1);
+    let (from, to, end, horizon) = (from.to_string(), to.to_string(), end.to_string(), CHURN_HORIZON_DAYS.to_string());
+    let ledger = ["--ledger", "ledger", "--accounts", "accounts.csv"];
+    let dates = ["--from", &from, "--to", &to, "--step-days", &horizon, "--horizon-days", &horizon];
+    let trained = ratewire(&[&["churn", "train"][..], &ledger, &dates, &["--model", "model.json"]].concat())?;
+    let figure = |name: &str| trained.lines().find_map(|l| l.strip_prefix(name)).unwrap_or(" ?").trim().to_string();
+    println!(
+        "model {}: test ROC AUC {}, precision in the top 10% {} (base rate {})",
+        figure("model "),
+        figure("roc_auc "),
+        figure("precision_at_10pct "),
+        figure("base_rate ")
+    );
+    let scored = ratewire(&[&["churn", "score", "--model", "model.json"][..], &ledger, &["--as-of", &end]].concat())?;
+    print!("{scored}");
+    Ok(())
+}
+
+/// The month `n` months before `month`, if the sample catalog covers it.
+fn months_before(month: Month, n: u32) -> Option<Month> {
+    let index = i64::from(month.year) * 12 + i64::from(month.month) - 1 - i64::from(n);
+    let text = format!("{:04}-{:02}", index.div_euclid(12), index.rem_euclid(12) + 1);
+    Month::parse(&text).ok()
 }
 
 /// The config the demo runs with, written beside the data so that it can
