@@ -26,7 +26,10 @@ OUT="$(mktemp -d)"
 trap 'rm -rf "$OUT"' EXIT
 
 cd "$ROOT"
-cargo build --release --locked -p ratewire --bin ratewire -p ratewire-bench --example invoice_ledger
+# Built one at a time: built together, the two resolve their dependencies'
+# features differently from the builds of each alone, and rebuild them.
+cargo build --release --locked -p ratewire --bin ratewire
+cargo build --release --locked -p ratewire-bench --example invoice_ledger
 RATEWIRE="$CARGO_TARGET_DIR/release/ratewire"
 if [ ! -d "$DATA/_manifest" ]; then
     mkdir -p "$(dirname "$DATA")"
