@@ -13,6 +13,10 @@ pub const ROW_GROUP_ROWS_MAX: usize = 1_048_576;
 /// balance of write speed and size.
 pub const ZSTD_LEVEL_DEFAULT: i32 = 3;
 
+/// Threads that write and check one commit's data files at most (step 1 of
+/// the commit protocol); fewer on a machine with fewer cores.
+pub const COMMIT_WRITE_THREADS_MAX: usize = 4;
+
 /// Data files one commit may write (one per table and partition it touches).
 pub const COMMIT_FILES_MAX: usize = 4096;
 

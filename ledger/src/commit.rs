@@ -2,7 +2,8 @@
 //!
 //! A commit, in order ([`Step`] names the point after each):
 //! 1. writes each data file under a temporary name, fsyncs it and reads it
-//!    back, checking its rows and totals against the records';
+//!    back, checking its rows and totals against the records' (the files
+//!    of a [`Ledger::commit`] on several threads, one file each at a time);
 //! 2. renames each into place;
 //! 3. fsyncs the directories that gained entries;
 //! 4. writes the checkpoint (temporary name, fsync, rename, fsync of
@@ -38,7 +39,7 @@ use ratewire_rater::{Fact, Rated};
 use ratewire_rater::time::Period;
 
 use crate::batch::RejectedEvent;
-use crate::bounds::{CHECKPOINT_BYTES_MAX, COMMIT_FILES_MAX};
+use crate::bounds::{CHECKPOINT_BYTES_MAX, COMMIT_FILES_MAX, COMMIT_WRITE_THREADS_MAX};
 use crate::close::{ClosedPeriod, check_close, note_close, refuse_closed};
 use crate::durable::{create_dirs, is_temp, read_bounded, rename, sync_dir, temp_name, write_synced};
 use crate::error::{Error, io};
@@ -281,12 +282,15 @@ impl Ledger {
     /// If a value does not fit its column, or a file read back disagrees
     /// with the records written: both are bugs, never input errors.
     pub fn commit(&mut self, commit: &Commit<'_>) -> Result<Manifest, Error> {
-        self.commit_with(commit, &mut |_| ControlFlow::Continue(()))
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, COMMIT_WRITE_THREADS_MAX);
+        self.commit_on(commit, &mut |_| ControlFlow::Continue(()), threads)
     }
 
     /// [`Ledger::commit`], calling `hook` after each [`Step`]; the commit
     /// stops with [`Error::Aborted`] where the hook breaks, leaving the
     /// directory as a crash there would (for crash tests).
+    /// The data files are written one after the other, so that the hook
+    /// sees the steps in order.
     ///
     /// # Errors
     /// As [`Ledger::commit`], and [`Error::Aborted`].
@@ -294,6 +298,16 @@ impl Ledger {
         &mut self,
         commit: &Commit<'_>,
         hook: &mut dyn FnMut(Step) -> ControlFlow<()>,
+    ) -> Result<Manifest, Error> {
+        self.commit_on(commit, hook, 1)
+    }
+
+    /// A commit whose data files are written on up to `threads` threads.
+    fn commit_on(
+        &mut self,
+        commit: &Commit<'_>,
+        hook: &mut dyn FnMut(Step) -> ControlFlow<()>,
+        threads: usize,
     ) -> Result<Manifest, Error> {
         if self.broken {
             return Err(Error::NeedsRecovery);
@@ -314,7 +328,11 @@ impl Ledger {
 
         self.broken = true;
         let sequence = self.sequence + 1;
-        let files = self.write_files(sequence, files.into_iter().map(Ok), hook)?;
+        let files = if threads > 1 && files.len() > 1 {
+            self.write_files_parallel(sequence, files, threads, hook)?
+        } else {
+            self.write_files(sequence, files.into_iter().map(Ok), hook)?
+        };
         let manifests = self.dir.join(MANIFEST_DIR);
         let checkpoint_path = manifests.join(checkpoint_name(sequence));
         write_synced(&temp_name(&checkpoint_path), commit.checkpoint)?;
@@ -386,19 +404,88 @@ impl Ledger {
         let mut dirty = BTreeSet::new();
         for (index, file) in files.enumerate() {
             let (partition, rows) = file?;
-            let rows = &rows;
-            let name = format!("{sequence:020}-{index:04}.parquet");
             create_dirs(&self.dir, &partition.dir(), &mut dirty)?;
-            let path = self.dir.join(partition.dir()).join(&name);
-            let temp = temp_name(&path);
-            let (totals, bytes) = self.writer.write(&temp, rows)?;
-            let read = read_back(&temp, partition.table)?;
-            assert_eq!(read, totals, "{}: the file read back disagrees with the records", temp.display());
-            let relative =
-                format!("table={}/period={}/day={}/{name}", partition.table, partition.period, partition.day);
-            written.push((temp, path, DataFile { path: relative, table: partition.table, bytes, totals }));
+            written.push(self.write_file(sequence, index, partition, &rows)?);
             stop(hook, Step::FileWritten(index))?;
         }
+        self.rename_files(written, dirty, hook)
+    }
+
+    /// Step 1 of a commit on up to `threads` threads, each taking the next
+    /// file not yet taken; then steps 2 and 3 as [`Ledger::write_files`].
+    /// The hook sees [`Step::FileWritten`] for every file once all are
+    /// written and checked.
+    fn write_files_parallel(
+        &self,
+        sequence: u64,
+        files: Vec<(Partition, Rows<'_>)>,
+        threads: usize,
+        hook: &mut dyn FnMut(Step) -> ControlFlow<()>,
+    ) -> Result<Vec<DataFile>, Error> {
+        let mut dirty = BTreeSet::new();
+        for (partition, _) in &files {
+            create_dirs(&self.dir, &partition.dir(), &mut dirty)?;
+        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let work = || {
+            let mut done = Vec::new();
+            loop {
+                let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some((partition, rows)) = files.get(index) else { return done };
+                done.push((index, self.write_file(sequence, index, *partition, rows)));
+            }
+        };
+        let mut results: Vec<_> = std::thread::scope(|scope| {
+            let helpers: Vec<_> = (1..threads.min(files.len())).map(|_| scope.spawn(work)).collect();
+            let mut results = work();
+            for helper in helpers {
+                match helper.join() {
+                    Ok(done) => results.extend(done),
+                    // A failed check in a helper fails the commit as it
+                    // would have on this thread.
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+            results
+        });
+        results.sort_unstable_by_key(|(index, _)| *index);
+        debug_assert_eq!(results.len(), files.len(), "every file is written once");
+        let mut written = Vec::with_capacity(results.len());
+        for (index, result) in results {
+            written.push(result?);
+            stop(hook, Step::FileWritten(index))?;
+        }
+        self.rename_files(written, dirty, hook)
+    }
+
+    /// Step 1 for one file: writes it under a temporary name and reads it
+    /// back, checking its rows and totals. Returns the temporary and final
+    /// paths and the file's manifest entry.
+    fn write_file(
+        &self,
+        sequence: u64,
+        index: usize,
+        partition: Partition,
+        rows: &Rows<'_>,
+    ) -> Result<(PathBuf, PathBuf, DataFile), Error> {
+        let name = format!("{sequence:020}-{index:04}.parquet");
+        let path = self.dir.join(partition.dir()).join(&name);
+        let temp = temp_name(&path);
+        let (totals, bytes) = self.writer.write(&temp, rows)?;
+        let read = read_back(&temp, partition.table)?;
+        assert_eq!(read, totals, "{}: the file read back disagrees with the records", temp.display());
+        let relative = format!("table={}/period={}/day={}/{name}", partition.table, partition.period, partition.day);
+        Ok((temp, path, DataFile { path: relative, table: partition.table, bytes, totals }))
+    }
+
+    /// Steps 2 and 3 of a commit: renames the written files into place and
+    /// fsyncs the directories that gained entries.
+    fn rename_files(
+        &self,
+        written: Vec<(PathBuf, PathBuf, DataFile)>,
+        mut dirty: BTreeSet<PathBuf>,
+        hook: &mut dyn FnMut(Step) -> ControlFlow<()>,
+    ) -> Result<Vec<DataFile>, Error> {
         for (index, (temp, path, _)) in written.iter().enumerate() {
             rename(temp, path)?;
             if let Some(parent) = path.parent() {
