@@ -16,28 +16,21 @@ mkdir -p "$CARGO_TARGET_DIR"
 # is the client the `serve-sql` tests log in with; any psql will do.
 # docker-compose validates deploy/compose.yaml (`docker-compose config`
 # needs no Docker engine, so the engine it recommends is left out).
+# chromium renders the churn report to a PNG, headless, for its screenshot
+# test (tests/churn_report.rs).
 missing=()
 for package in cmake libcurl4-openssl-dev libssl-dev pkg-config; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
 command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if ((${#missing[@]})); then
     sudo=()
     if [[ $EUID -ne 0 ]]; then sudo=(sudo); fi
     echo "installing ${missing[*]}" >&2
     "${sudo[@]}" apt-get update -q >/dev/null
     "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
-fi
-
-# Chromium: the churn report's screenshot test (tests/churn_report.rs)
-# renders the HTML report with it, headless, to a PNG.
-if ! command -v chromium >/dev/null 2>&1; then
-    sudo=()
-    if [[ $EUID -ne 0 ]]; then sudo=(sudo); fi
-    echo "installing chromium" >&2
-    "${sudo[@]}" apt-get update -q >/dev/null
-    "${sudo[@]}" apt-get install -y -q --no-install-recommends chromium >/dev/null
 fi
 
 # Prometheus and promtool (Debian's prometheus package): the operations

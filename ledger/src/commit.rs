@@ -127,6 +127,9 @@ pub struct Ledger {
     /// Holds the exclusive lock while the handle lives.
     _lock: File,
     pub(crate) writer: Writer,
+    /// Threads [`Ledger::commit`] writes data files on: the cores, at most
+    /// [`COMMIT_WRITE_THREADS_MAX`], found once at open.
+    write_threads: usize,
     pub(crate) sequence: u64,
     pub(crate) files: Vec<DataFile>,
     pub(crate) totals: BTreeMap<Table, Totals>,
@@ -175,6 +178,9 @@ impl Ledger {
             dir,
             _lock: lock,
             writer,
+            write_threads: std::thread::available_parallelism()
+                .map_or(1, std::num::NonZero::get)
+                .clamp(1, COMMIT_WRITE_THREADS_MAX),
             sequence: 0,
             files: Vec::new(),
             totals: by_table(&[]),
@@ -282,8 +288,7 @@ impl Ledger {
     /// If a value does not fit its column, or a file read back disagrees
     /// with the records written: both are bugs, never input errors.
     pub fn commit(&mut self, commit: &Commit<'_>) -> Result<Manifest, Error> {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, COMMIT_WRITE_THREADS_MAX);
-        self.commit_on(commit, &mut |_| ControlFlow::Continue(()), threads)
+        self.commit_on(commit, &mut |_| ControlFlow::Continue(()), self.write_threads)
     }
 
     /// [`Ledger::commit`], calling `hook` after each [`Step`]; the commit
