@@ -12,6 +12,7 @@ mod config_check;
 mod demo;
 mod http;
 mod report;
+mod rerate;
 mod run;
 mod sql;
 
@@ -52,6 +53,10 @@ enum Command {
     /// Close a billing period of a ledger, recording its totals; later
     /// events of it are booked in an open period as adjustments.
     Close(close::CloseArgs),
+    /// Rate a billing period of a ledger again with a corrected catalog,
+    /// balances recomputed in event-time order, as a new version of the
+    /// period; writes the per-account difference report.
+    Rerate(rerate::RerateArgs),
     /// Run SQL over the ledger (and the accounts): one query, or a prompt.
     Sql(sql::SqlArgs),
     /// Serve the ledger read-only over the Postgres wire protocol (psql,
@@ -106,6 +111,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(&args),
         Command::Compact(args) => compact::run(&args),
         Command::Close(args) => close::run(&args),
+        Command::Rerate(args) => rerate::run(&args),
         Command::Sql(args) => sql::run(&args),
         Command::ServeSql(args) => sql::serve_sql(&args),
         Command::Report(args) => report::run(&args),

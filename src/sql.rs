@@ -27,6 +27,10 @@ pub struct SqlArgs {
     /// Accounts reference data (CSV or TOML), as the table `accounts`.
     #[arg(long)]
     accounts: Option<PathBuf>,
+    /// Read the ledger as of this commit (a manifest's number) instead of
+    /// the latest: a period's version before a rerate, say.
+    #[arg(long)]
+    as_of: Option<u64>,
     /// How to write results.
     #[arg(long, default_value = "table", value_parser = PossibleValuesParser::new(Format::ALL.map(Format::name)))]
     format: String,
@@ -60,7 +64,10 @@ pub fn run(args: &SqlArgs) -> anyhow::Result<ExitCode> {
     if format == Format::Parquet && args.output.is_none() {
         bail!("the parquet format needs --output FILE");
     }
-    let source = Source::open(&args.ledger, args.accounts.as_deref()).map_err(flat)?;
+    let mut source = Source::open(&args.ledger, args.accounts.as_deref()).map_err(flat)?;
+    if let Some(sequence) = args.as_of {
+        source = source.as_of(sequence).map_err(flat)?;
+    }
     let engine = Engine::new(source).map_err(flat)?;
     match &args.query {
         Some(sql) => {

@@ -13,6 +13,7 @@ mod kafka;
 mod ledger;
 mod ops;
 mod report;
+mod rerate;
 mod scaleout;
 mod sql;
 mod streaming;

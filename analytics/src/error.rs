@@ -21,6 +21,12 @@ pub enum Error {
         /// The directory.
         path: PathBuf,
     },
+    /// A version was asked for of the shared root of several ledgers.
+    #[error("{} is the shared root of several ledgers: a version (--as-of) is one ledger's; name a member", path.display())]
+    AsOfShared {
+        /// The directory.
+        path: PathBuf,
+    },
     /// The accounts reference file could not be read.
     #[error(transparent)]
     Accounts(#[from] ratewire_rater::LoadError),

@@ -25,11 +25,14 @@ use crate::ledger_table::LedgerTable;
 pub const ACCOUNTS_TABLE: &str = "accounts";
 
 /// A ledger and its reference data, ready to be queried. Each
-/// [`Source::context`] sees the ledger's latest commit at that moment;
-/// the accounts are read once, by [`Source::open`].
+/// [`Source::context`] sees the ledger's latest commit at that moment (or
+/// the version [`Source::as_of`] chose); the accounts are read once, by
+/// [`Source::open`].
 #[derive(Clone)]
 pub struct Source {
     ledger: PathBuf,
+    /// The commit to read as of; `None`: the latest.
+    as_of: Option<u64>,
     accounts: Option<RecordBatch>,
     runtime: Arc<RuntimeEnv>,
 }
@@ -53,12 +56,25 @@ impl Source {
         // Absolute, because DataFusion's file store addresses files by
         // absolute path.
         let ledger = ledger.canonicalize().map_err(|source| Error::Io { path: ledger.to_path_buf(), source })?;
-        snapshots(&ledger)?;
+        snapshots(&ledger, None)?;
         let accounts = accounts.map(|path| accounts_batch(&Accounts::load(path)?)).transpose()?;
         // One memory pool for every query of the process, so that the bound
         // holds however many run at once.
         let runtime = RuntimeEnvBuilder::new().with_memory_limit(QUERY_MEMORY_BYTES_MAX, 1.0).build_arc()?;
-        Ok(Self { ledger, accounts, runtime })
+        Ok(Self { ledger, as_of: None, accounts, runtime })
+    }
+
+    /// The same source, reading the ledger as of commit `sequence`: an
+    /// earlier version, such as a period's before a rerate replaced it
+    /// (the files it removed stay readable in the trash).
+    ///
+    /// # Errors
+    /// [`Error::AsOfShared`] for the shared root of several ledgers, and
+    /// [`Error::Ledger`] for a commit the ledger does not have.
+    pub fn as_of(mut self, sequence: u64) -> Result<Self, Error> {
+        snapshots(&self.ledger, Some(sequence))?;
+        self.as_of = Some(sequence);
+        Ok(self)
     }
 
     /// The ledger directory, absolute.
@@ -77,7 +93,7 @@ impl Source {
     /// [`Error::Ledger`], and [`Error::Sql`] for a committed file whose
     /// path has no partition.
     pub fn context(&self) -> Result<(SessionContext, u64), Error> {
-        let snapshots = snapshots(&self.ledger)?;
+        let snapshots = snapshots(&self.ledger, self.as_of)?;
         let mut config = SessionConfig::new().with_information_schema(true).with_batch_size(BATCH_ROWS);
         // `1.19` is a decimal, not a float: `gross * 1.19` stays exact.
         config.options_mut().sql_parser.parse_float_as_decimal = true;
@@ -96,15 +112,22 @@ impl Source {
     }
 }
 
-/// The latest snapshot of the ledger in `dir`, or of each member's ledger
-/// when `dir` is a shared root.
-fn snapshots(dir: &Path) -> Result<Vec<Arc<Snapshot>>, Error> {
+/// The latest snapshot (or that as of commit `as_of`) of the ledger in
+/// `dir`, or the latest of each member's ledger when `dir` is a shared root.
+fn snapshots(dir: &Path, as_of: Option<u64>) -> Result<Vec<Arc<Snapshot>>, Error> {
     if dir.join(MANIFEST_DIR).is_dir() {
-        return Ok(vec![Arc::new(Snapshot::open(dir)?)]);
+        let snapshot = match as_of {
+            Some(sequence) => Snapshot::at(dir, sequence)?,
+            None => Snapshot::open(dir)?,
+        };
+        return Ok(vec![Arc::new(snapshot)]);
     }
     let members = ratewire_ledger::members(dir)?;
     if members.is_empty() {
         return Err(Error::NotALedger { path: dir.to_path_buf() });
+    }
+    if as_of.is_some() {
+        return Err(Error::AsOfShared { path: dir.to_path_buf() });
     }
     members.iter().map(|(_, member)| Ok(Arc::new(Snapshot::open(member)?))).collect()
 }

@@ -122,6 +122,8 @@ fn main() -> anyhow::Result<()> {
                     account: Arc::clone(&names[usize::try_from(account)?]),
                     service: Arc::clone(&services[service]),
                     zone: None,
+                    destination: None,
+                    device: None,
                     event_time: time,
                     period,
                     original_period: None,

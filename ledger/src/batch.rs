@@ -92,6 +92,8 @@ pub fn rated_batch(records: &[&Rated]) -> Result<RecordBatch, Error> {
     let mut discounts = ListBuilder::new(StringBuilder::new()).with_field(list_item());
     let mut catalog_version = StringBuilder::with_capacity(n, n * 8);
     let mut original_period = StringBuilder::with_capacity(n, 0);
+    let mut destination = StringBuilder::with_capacity(n, n * 12);
+    let mut device = StringBuilder::with_capacity(n, 0);
     for r in records {
         assert!(
             r.original_period.is_none_or(|p| p < r.period),
@@ -128,6 +130,8 @@ pub fn rated_batch(records: &[&Rated]) -> Result<RecordBatch, Error> {
         discounts.append(true);
         catalog_version.append_value(&r.catalog_version);
         original_period.append_option(r.original_period.map(|p| p.to_string()));
+        destination.append_option(r.destination.as_deref());
+        device.append_option(r.device.as_deref());
     }
     let [quantity, rated_quantity, allowance_quantity, charge, discount, net, tax, gross, partner_share] =
         money.map(|mut b| decimals(&mut b));
@@ -153,6 +157,8 @@ pub fn rated_batch(records: &[&Rated]) -> Result<RecordBatch, Error> {
         Arc::new(discounts.finish()),
         Arc::new(catalog_version.finish()),
         Arc::new(original_period.finish()),
+        Arc::new(destination.finish()),
+        Arc::new(device.finish()),
     ];
     Ok(RecordBatch::try_new(Table::Rated.schema(), columns)?)
 }

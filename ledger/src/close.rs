@@ -152,6 +152,7 @@ impl Ledger {
             positions: self.positions.clone(),
             checkpoint,
             close: Some(close.clone()),
+            rerate: None,
         };
         self.broken = true;
         self.publish(&manifest, hook)?;
@@ -331,15 +332,15 @@ pub(crate) fn note_close(closed: &mut Vec<ClosedPeriod>, path: &Path, manifest: 
 }
 
 /// Serde for a period as `YYYY-MM`.
-mod period_text {
+pub(crate) mod period_text {
     use ratewire_rater::time::Period;
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
 
-    pub(super) fn serialize<S: Serializer>(period: &Period, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(period: &Period, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(period)
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Period, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Period, D::Error> {
         let text = String::deserialize(d)?;
         Period::parse(&text).ok_or_else(|| D::Error::custom(format!("{text:?} is not a period (YYYY-MM)")))
     }

@@ -72,7 +72,8 @@ pub struct Commit<'a> {
 }
 
 /// The point a commit has reached, passed to the hook of
-/// [`Ledger::commit_with`] or [`Ledger::compact_with`] after each step.
+/// [`Ledger::commit_with`], [`Ledger::compact_with`] or
+/// [`Ledger::rerate_with`] after each step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
     /// Data file `index` is written under its temporary name, fsynced and
@@ -89,9 +90,11 @@ pub enum Step {
     /// The manifest is renamed into place: the commit is made (`_manifest`
     /// is fsynced next).
     ManifestRenamed,
-    /// Compactions only: removed file `index` is moved to the trash.
+    /// Compactions and rerates only: removed file `index` is moved to the
+    /// trash.
     FileTrashed(usize),
-    /// Compactions only: the directories the trash moves touched are fsynced.
+    /// Compactions and rerates only: the directories the trash moves
+    /// touched are fsynced.
     TrashSynced,
     /// Compactions only: trash older than the grace period is deleted.
     TrashPurged,
@@ -201,10 +204,10 @@ impl Ledger {
             latest = Some(manifest);
         }
         // Only the latest commit can have left removed files in place: a
-        // compaction moves them before its handle commits again, and a
+        // compaction or rerate moves them before its handle commits again, and a
         // handle whose moves failed refuses to commit until reopened.
         let trashed = match &latest {
-            Some(m) if m.kind == CommitKind::Compaction => finish_trash(&ledger.dir, m.sequence, &m.removed)?,
+            Some(m) if !m.removed.is_empty() => finish_trash(&ledger.dir, m.sequence, &m.removed)?,
             _ => Vec::new(),
         };
         ledger.check_files()?;
@@ -363,6 +366,7 @@ impl Ledger {
             positions,
             checkpoint: CheckpointFile { path: format!("{MANIFEST_DIR}/{}", checkpoint_name(sequence)), bytes: size },
             close: None,
+            rerate: None,
         };
         let previous = self.checkpoint.take();
         self.publish(&manifest, hook)?;
@@ -641,7 +645,7 @@ pub(crate) fn replay(
 }
 
 /// Takes `other` off `totals`; `None` if a row count would go below zero.
-fn subtract(totals: &mut Totals, other: &Totals) -> Option<()> {
+pub(crate) fn subtract(totals: &mut Totals, other: &Totals) -> Option<()> {
     totals.rows = totals.rows.checked_sub(other.rows)?;
     for (name, value) in &other.sums {
         let sum = totals.sums.entry(name.clone()).or_default();

@@ -256,6 +256,7 @@ impl Ledger {
             positions: self.positions.clone(),
             checkpoint,
             close: None,
+            rerate: None,
         };
         self.publish(&manifest, hook)?;
         move_to_trash(&self.dir, sequence, &manifest.removed, hook)?;
@@ -282,7 +283,7 @@ impl Ledger {
 
 /// The rows of `batches` in one batch sorted by account, then event time (a
 /// missing value first), ties in the order given.
-fn sorted(table: Table, batches: &[RecordBatch]) -> Result<RecordBatch, Error> {
+pub(crate) fn sorted(table: Table, batches: &[RecordBatch]) -> Result<RecordBatch, Error> {
     if batches.is_empty() {
         return Ok(RecordBatch::new_empty(table.schema()));
     }

@@ -199,6 +199,52 @@ pub enum Error {
         /// The latest period closed.
         closed_through: Period,
     },
+    /// A rerate of a closed period.
+    #[error(
+        "period {period} is closed (closed through {closed_through}): its rows are final; book corrections in the open period as adjustments"
+    )]
+    RerateClosed {
+        /// The period asked for.
+        period: Period,
+        /// The latest period closed.
+        closed_through: Period,
+    },
+    /// A rerate of a period that has not ended.
+    #[error("period {period} has not ended: it is {now} (UTC); rerate it once it is over, with the pipeline stopped")]
+    RerateNotOver {
+        /// The period asked for.
+        period: Period,
+        /// The rerate's clock.
+        now: chrono::DateTime<chrono::Utc>,
+    },
+    /// A rerate of a period without rated rows (of the accounts asked for).
+    #[error("period {period} holds no rated rows{}; nothing to rerate", if *.limited { " of the accounts given" } else { "" })]
+    NothingToRerate {
+        /// The period asked for.
+        period: Period,
+        /// Whether the rerate was limited to some accounts.
+        limited: bool,
+    },
+    /// Rows a rerate cannot turn back into the events they booked.
+    #[error("cannot rerate {period}: {reason}")]
+    CannotRerate {
+        /// The period asked for.
+        period: Period,
+        /// What is missing, naming the row and file.
+        reason: String,
+    },
+    /// The new catalog rejects events the ledger booked.
+    #[error(
+        "the new catalog rejects {count} event(s) of {period} that the ledger booked, so nothing was written; the first: {first}"
+    )]
+    RerateRejected {
+        /// The period asked for.
+        period: Period,
+        /// How many events it rejects.
+        count: usize,
+        /// The first, with its code and message.
+        first: String,
+    },
     /// An earlier commit of this handle failed part-way.
     #[error("an earlier commit failed part-way; open the ledger again to recover it")]
     NeedsRecovery,

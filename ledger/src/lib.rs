@@ -59,6 +59,7 @@ mod error;
 mod ids;
 mod manifest;
 mod members;
+mod rerate;
 mod schema;
 mod snapshot;
 #[cfg(test)]
@@ -82,6 +83,7 @@ pub use manifest::{
     manifest_name,
 };
 pub use members::{MEMBERS_DIR, member_dir, members};
+pub use rerate::{AccountDifference, Amounts, RerateOptions, RerateRecord, RerateReport};
 pub use schema::{DECIMAL_PRECISION, DECIMAL_SCALE, SORT_COLUMNS, TIME_ZONE, Table, decimal_type, time_type};
 pub use snapshot::Snapshot;
 pub use totals::{Totals, format_units, parse_units, to_units};

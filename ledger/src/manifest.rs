@@ -16,6 +16,7 @@ use crate::bounds::{MANIFEST_BYTES_MAX, SOURCE_PARTITIONS_MAX};
 use crate::close::PeriodClose;
 use crate::durable::read_bounded;
 use crate::error::Error;
+use crate::rerate::RerateRecord;
 use crate::schema::Table;
 use crate::totals::Totals;
 
@@ -24,11 +25,13 @@ pub const MANIFEST_DIR: &str = "_manifest";
 
 /// The newest manifest format, which this build reads along with the older
 /// ones. Format 2 added [`Manifest::kind`] and [`Manifest::removed`], format
-/// 3 [`Manifest::close`]; ingest commits are still written as format 1,
-/// which older builds read, compactions as format 2 and closes as format 3,
-/// which older builds refuse rather than misread ([`CommitKind::format`]):
-/// a build that did not know closes would book rows in closed periods.
-pub const MANIFEST_FORMAT: u32 = 3;
+/// 3 [`Manifest::close`], format 4 [`Manifest::rerate`]; ingest commits are
+/// still written as format 1, which older builds read, compactions as format
+/// 2, closes as format 3 and rerates as format 4, which older builds refuse
+/// rather than misread ([`CommitKind::format`]): a build that did not know
+/// closes would book rows in closed periods, one that did not know rerates
+/// would check a rerate's totals as a compaction's.
+pub const MANIFEST_FORMAT: u32 = 4;
 
 /// What a commit did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +47,12 @@ pub enum CommitKind {
     /// removed, and the offsets, positions, checkpoint and ledger totals stay
     /// as they were.
     Close,
+    /// Replaced a billing period's rows with those of rerating it
+    /// ([`Manifest::rerate`]): the period's files are removed (kept in the
+    /// trash for good, so the version before stays readable) and the new
+    /// ones added; the offsets, positions and checkpoint stay as they were,
+    /// the ledger totals change by the difference.
+    Rerate,
 }
 
 impl CommitKind {
@@ -54,6 +63,7 @@ impl CommitKind {
             Self::Ingest => 1,
             Self::Compaction => 2,
             Self::Close => 3,
+            Self::Rerate => 4,
         }
     }
 }
@@ -128,6 +138,10 @@ pub struct Manifest {
     /// For a close, the period closed and its totals (absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub close: Option<PeriodClose>,
+    /// For a rerate, what was rerated and with which catalog (absent
+    /// otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerate: Option<RerateRecord>,
 }
 
 /// The file name of manifest `sequence`.

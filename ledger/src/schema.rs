@@ -91,6 +91,9 @@ impl Table {
                 utf8("catalog_version", false),
                 // Added after the first release: files written before lack it.
                 utf8("original_period", true),
+                // Added with rerating, which prices usage again from them.
+                utf8("destination", true),
+                utf8("device", true),
             ],
             Self::Draws => vec![
                 utf8("event_id", false),
@@ -143,7 +146,7 @@ impl Table {
     #[must_use]
     pub fn added_columns(self) -> usize {
         match self {
-            Self::Rated => 1,
+            Self::Rated => 3,
             Self::Draws | Self::Rejects | Self::Facts => 0,
         }
     }
@@ -263,7 +266,9 @@ mod tests {
         let full = Table::Rated.schema();
         let old = arrow_schema::Fields::from(full.fields()[..full.fields().len() - 1].to_vec());
         assert!(Table::Rated.reads(full.fields()) && Table::Rated.reads(&old));
-        let fewer = arrow_schema::Fields::from(full.fields()[..full.fields().len() - 2].to_vec());
+        let first_release = arrow_schema::Fields::from(full.fields()[..full.fields().len() - 3].to_vec());
+        assert!(Table::Rated.reads(&first_release));
+        let fewer = arrow_schema::Fields::from(full.fields()[..full.fields().len() - 4].to_vec());
         assert!(!Table::Rated.reads(&fewer));
         assert!(!Table::Draws.reads(&old));
         let batch = RecordBatch::new_empty(Arc::new(Schema::new(old)));

@@ -30,6 +30,8 @@ pub(crate) fn rated(event_id: &str, account: &str, at: &str, period: Period, net
         account: account.into(),
         service: "sms".into(),
         zone: None,
+        destination: None,
+        device: None,
         event_time: time(at),
         period,
         original_period: None,

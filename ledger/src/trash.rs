@@ -1,7 +1,8 @@
-//! The trash: where a compaction moves the files it removed from the
-//! ledger, `_trash/<compaction sequence>/<path>`, so that readers that
-//! listed them before the compaction still find them, until a later
-//! compaction deletes them after the grace period.
+//! The trash: where a compaction or a rerate moves the files it removed
+//! from the ledger, `_trash/<sequence>/<path>`, so that readers that listed
+//! them before still find them: a compaction's until a later compaction
+//! deletes them after the grace period, a rerate's for good (the version
+//! of the period before the rerate stays readable).
 //!
 //! A move is one rename (within the ledger directory, so atomic): a file is
 //! always either in place or in the trash, never both nor neither, until
@@ -18,7 +19,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use crate::commit::{Step, entries, stop};
 use crate::durable::{create_dirs, sync_dir};
 use crate::error::{Error, io};
-use crate::manifest::{MANIFEST_DIR, Manifest, in_ledger, manifest_name};
+use crate::manifest::{CommitKind, MANIFEST_DIR, Manifest, in_ledger, manifest_name};
 
 /// The directory removed files are moved to, in the ledger directory:
 /// `_trash/<compaction sequence>/<path>`. Hive-style readers skip it (a
@@ -63,6 +64,8 @@ pub(crate) fn finish_trash(dir: &Path, sequence: u64, removed: &[String]) -> Res
 }
 
 /// Deletes the trash of compactions booked at least `grace` before `now`.
+/// The trash of a rerate is kept: it holds the version of the period before
+/// it, which stays readable ([`crate::Snapshot::at`]).
 pub(crate) fn purge_trash(dir: &Path, now: DateTime<Utc>, grace: TimeDelta) -> Result<Vec<PathBuf>, Error> {
     let trash = dir.join(TRASH_DIR);
     if !trash.is_dir() {
@@ -76,7 +79,8 @@ pub(crate) fn purge_trash(dir: &Path, now: DateTime<Utc>, grace: TimeDelta) -> R
         if !manifest.is_file() {
             continue;
         }
-        if now - Manifest::read(&manifest, sequence)?.booked_at >= grace {
+        let manifest = Manifest::read(&manifest, sequence)?;
+        if manifest.kind == CommitKind::Compaction && now - manifest.booked_at >= grace {
             fs::remove_dir_all(&path).map_err(io(&path))?;
             purged.push(path);
         }

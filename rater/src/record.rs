@@ -71,6 +71,13 @@ pub struct Rated {
     pub service: Arc<str>,
     /// Destination zone matched, if any.
     pub zone: Option<Arc<str>>,
+    /// For usage, the destination as sent (digits), which rerating prices
+    /// again; `None` for other records and usage without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination: Option<Arc<str>>,
+    /// For usage, the device as sent (per-device charges); `None` otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<Arc<str>>,
     /// When the event happened.
     pub event_time: DateTime<Utc>,
     /// The billing period it is booked in.

@@ -138,7 +138,9 @@ pub enum SubscriptionAction {
 }
 
 impl SubscriptionAction {
-    fn parse(text: &str) -> Option<Self> {
+    /// The action of a name as written in the envelope.
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Self> {
         Some(match text {
             "activate" => Self::Activate,
             "change_plan" => Self::ChangePlan,

@@ -111,6 +111,27 @@ impl Rater {
         self.accounts = accounts;
     }
 
+    /// Sets the latest period closed in the ledger
+    /// ([`RaterConfig::closed_through`]) for the events rated from now on.
+    pub fn set_closed_through(&mut self, closed: Option<Period>) {
+        self.config.closed_through = closed;
+    }
+
+    /// Brings an account's open period up to `period`, as its first event
+    /// there would: the open period closes (expiry, rollover, what is left
+    /// owing) and the next ones open (grants, recurring fees), pushing the
+    /// records that generates. Nothing happens if `period` is open already
+    /// or earlier. Rerating opens each period so before rating its events,
+    /// whatever their order.
+    ///
+    /// # Errors
+    /// A reject if the account is not in the reference data.
+    pub fn open_period(&mut self, account: &str, period: Period, out: &mut Output) -> Result<(), Reject> {
+        let slot = self.slot(account)?;
+        advance(&self.tables, &mut self.states[slot], period.first_day(), self.config.closed_through, out);
+        Ok(())
+    }
+
     /// The state of an account the rater has seen.
     #[must_use]
     pub fn state(&self, account: &str) -> Option<&AccountState> {
@@ -373,6 +394,8 @@ impl Ctx<'_> {
         };
         let mut rec = self.record(state, RecordKind::Usage, service.name.clone());
         rec.zone = zone.map(|z| tables.zones[z as usize].clone());
+        rec.destination = usage.destination.as_deref().map(Arc::from);
+        rec.device = usage.device.as_deref().map(Arc::from);
         rec.quantity = usage.quantity;
         rec.rated_quantity = rated_quantity;
         rec.tariff = Some(tariff);

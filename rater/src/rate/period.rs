@@ -252,6 +252,8 @@ pub(crate) fn generated(
         account: state.id.clone(),
         service,
         zone: None,
+        destination: None,
+        device: None,
         event_time: time,
         period,
         original_period: None,

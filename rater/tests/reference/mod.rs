@@ -296,6 +296,8 @@ impl Rater<'_> {
             account: Arc::from(state.account.id.as_str()),
             service: Arc::from(service),
             zone: None,
+            destination: None,
+            device: None,
             event_time: time,
             period,
             original_period: None,
@@ -353,6 +355,8 @@ impl Rater<'_> {
         let period = state.period.expect("advance opened a period");
         let mut rec = self.record(state, self.event.id.clone(), RecordKind::Usage, service, self.event.time, period);
         rec.zone = zone.as_deref().map(Arc::from);
+        rec.destination = usage.destination.as_deref().map(Arc::from);
+        rec.device = usage.device.as_deref().map(Arc::from);
         rec.quantity = usage.quantity;
         rec.rated_quantity = rated;
         rec.tariff = Some(Arc::from(tariff::tariff_id(&plan_name, version)));
