@@ -455,7 +455,7 @@ fn envelope(e: &Event) -> String {
                 v["unit"] = unit.clone().into();
             }
             if let Some(d) = &u.destination {
-                v["destination"] = d.clone().into();
+                v["destination"] = (**d).into();
             }
         }
         Body::TopUp(m) => {
@@ -857,7 +857,7 @@ impl Gen {
                             service: service.to_string(),
                             quantity,
                             unit,
-                            destination,
+                            destination: destination.map(Arc::from),
                             device: None,
                             apn: None,
                         })

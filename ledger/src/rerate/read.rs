@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
+use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Decimal128Type, Int32Type, TimestampMicrosecondType};
@@ -185,8 +186,8 @@ fn collect(
                             service: services.value(row).to_string(),
                             quantity: decimal(quantity, row),
                             unit: None,
-                            destination: destination.map(str::to_string),
-                            device: text(devices, row).map(str::to_string),
+                            destination: destination.map(Arc::from),
+                            device: text(devices, row).map(Arc::from),
                             apn: None,
                         };
                         let event = Event {

@@ -3,6 +3,7 @@
 //! naming the field.
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -74,7 +75,7 @@ fn body(kind: &str, kind_field: &'static str, raw: &Raw<'_>) -> Result<Body, Rej
             quantity: quantity(&raw.quantity, "quantity")?,
             unit: optional_id(&raw.unit, "unit")?,
             destination: destination(&raw.destination)?,
-            device: optional_id(&raw.device, "device")?,
+            device: checked_id(&raw.device, "device")?.map(Arc::from),
             apn: optional_id(&raw.apn, "apn")?,
         }),
         "subscription" => {
@@ -291,7 +292,7 @@ fn money(raw: &Raw<'_>, signed: bool) -> Result<Money, Reject> {
 /// A called number: an optional `+` (dropped) and 1 to
 /// [`DESTINATION_DIGITS_MAX`] digits.
 #[inline]
-fn destination(f: &Field<'_>) -> Result<Option<String>, Reject> {
+fn destination(f: &Field<'_>) -> Result<Option<Arc<str>>, Reject> {
     let Some(s) = checked_id(f, "destination")? else { return Ok(None) };
     let digits = s.strip_prefix('+').unwrap_or(s);
     if digits.is_empty() || digits.len() > DESTINATION_DIGITS_MAX || !digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -302,7 +303,7 @@ fn destination(f: &Field<'_>) -> Result<Option<String>, Reject> {
             ),
         ));
     }
-    Ok(Some(digits.to_owned()))
+    Ok(Some(Arc::from(digits)))
 }
 
 #[cfg(test)]

@@ -19,6 +19,8 @@ mod raw;
 mod scan;
 mod timestamp;
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
@@ -104,9 +106,9 @@ pub struct Usage {
     /// The unit the sender meant; checked against the service's unit.
     pub unit: Option<String>,
     /// Called number or destination, digits only, for prefix lookup.
-    pub destination: Option<String>,
+    pub destination: Option<Arc<str>>,
     /// Device id, for per-device charges (telematics).
-    pub device: Option<String>,
+    pub device: Option<Arc<str>>,
     /// Access point name, kept for the record.
     pub apn: Option<String>,
 }

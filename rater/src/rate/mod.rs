@@ -394,8 +394,8 @@ impl Ctx<'_> {
         };
         let mut rec = self.record(state, RecordKind::Usage, service.name.clone());
         rec.zone = zone.map(|z| tables.zones[z as usize].clone());
-        rec.destination = usage.destination.as_deref().map(Arc::from);
-        rec.device = usage.device.as_deref().map(Arc::from);
+        rec.destination.clone_from(&usage.destination);
+        rec.device.clone_from(&usage.device);
         rec.quantity = usage.quantity;
         rec.rated_quantity = rated_quantity;
         rec.tariff = Some(tariff);

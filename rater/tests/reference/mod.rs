@@ -355,8 +355,8 @@ impl Rater<'_> {
         let period = state.period.expect("advance opened a period");
         let mut rec = self.record(state, self.event.id.clone(), RecordKind::Usage, service, self.event.time, period);
         rec.zone = zone.as_deref().map(Arc::from);
-        rec.destination = usage.destination.as_deref().map(Arc::from);
-        rec.device = usage.device.as_deref().map(Arc::from);
+        rec.destination.clone_from(&usage.destination);
+        rec.device.clone_from(&usage.device);
         rec.quantity = usage.quantity;
         rec.rated_quantity = rated;
         rec.tariff = Some(Arc::from(tariff::tariff_id(&plan_name, version)));
