@@ -71,6 +71,8 @@ bash "$(dirname "$0")/broker.sh" install
 # manifests and the compose file under deploy/ (deploy/check.sh). psycopg
 # is a Postgres client the `serve-sql` tests query with. scikit-learn is the
 # reference the churn models are compared with (bench/churn_anchor.py).
+# moto's server (moto[server], `moto_server`) is the S3-compatible server
+# `ratewire ledger push` and `pull` are tested against (tests/store.rs).
 duckdb_version=2.0.0
 pyarrow_version=26.0.1
 confluent_kafka_version=2.16.1
@@ -78,6 +80,7 @@ kubernetes_validate_version=1.37.0
 check_jsonschema_version=0.39.0
 psycopg_version=3.3.9
 scikit_learn_version=1.9.1
+moto_version=5.2.6
 if ! "$RATEWIRE_VENV/bin/python" -c "import sys, duckdb, pyarrow, confluent_kafka
 from importlib.metadata import version
 sys.exit(duckdb.__version__ != '$duckdb_version' or pyarrow.__version__ != '$pyarrow_version'
@@ -85,7 +88,8 @@ sys.exit(duckdb.__version__ != '$duckdb_version' or pyarrow.__version__ != '$pya
     or version('kubernetes-validate') != '$kubernetes_validate_version'
     or version('check-jsonschema') != '$check_jsonschema_version'
     or version('psycopg') != '$psycopg_version' or version('psycopg-binary') != '$psycopg_version'
-    or version('scikit-learn') != '$scikit_learn_version')" >/dev/null 2>&1; then
+    or version('scikit-learn') != '$scikit_learn_version'
+    or version('moto') != '$moto_version' or not version('flask-cors'))" >/dev/null 2>&1; then
     if ! command -v python3 >/dev/null 2>&1; then
         echo "python3 (with venv and pip) is required for the ledger reader tests" >&2
         exit 1
@@ -94,5 +98,6 @@ sys.exit(duckdb.__version__ != '$duckdb_version' or pyarrow.__version__ != '$pya
     "$RATEWIRE_VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
         "duckdb==$duckdb_version" "pyarrow==$pyarrow_version" "confluent-kafka==$confluent_kafka_version" \
         "kubernetes-validate==$kubernetes_validate_version" "check-jsonschema==$check_jsonschema_version" \
-        "psycopg[binary]==$psycopg_version" "scikit-learn==$scikit_learn_version"
+        "psycopg[binary]==$psycopg_version" "scikit-learn==$scikit_learn_version" \
+        "moto[server]==$moto_version"
 fi

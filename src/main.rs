@@ -15,6 +15,7 @@ mod report;
 mod rerate;
 mod run;
 mod sql;
+mod store;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -71,6 +72,12 @@ enum Command {
         #[command(subcommand)]
         command: churn::ChurnCommand,
     },
+    /// Mirror a ledger to object storage (S3, an S3-compatible server, a
+    /// directory) and back: push, pull.
+    Ledger {
+        #[command(subcommand)]
+        command: store::LedgerCommand,
+    },
     /// Check the configuration of `ratewire run`.
     Config {
         #[command(subcommand)]
@@ -116,6 +123,7 @@ fn main() -> ExitCode {
         Command::ServeSql(args) => sql::serve_sql(&args),
         Command::Report(args) => report::run(&args),
         Command::Churn { command } => churn::run(&command),
+        Command::Ledger { command } => store::run(&command),
         Command::Catalog { command: CatalogCommand::Check { file, accounts } } => {
             check::run(&file, accounts.as_deref())
         }

@@ -165,7 +165,10 @@ fn a_rerate_corrects_a_price_and_moves_the_allowance_to_the_earliest_call() {
     let out = rerate("2026-11-02T08:00:00Z");
     assert!(out.status.success(), "{}", text(&out));
     let summary = text(&out);
-    assert!(summary.contains(&format!("in commit {} (the version before: --as-of {booked_at})", booked_at + 1)), "{summary}");
+    assert!(
+        summary.contains(&format!("in commit {} (the version before: --as-of {booked_at})", booked_at + 1)),
+        "{summary}"
+    );
     assert!(summary.contains("gross EUR  before 0.5  after 0.6  difference 0.1"), "{summary}");
 
     // Rerated in event-time order with version 2:

@@ -16,6 +16,7 @@ mod report;
 mod rerate;
 mod scaleout;
 mod sql;
+mod store;
 mod streaming;
 
 use std::path::{Path, PathBuf};
