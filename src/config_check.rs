@@ -3,14 +3,14 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use ratewire_ingest::config::{self, Config};
+use ratewire_ingest::config;
 use ratewire_rater::{Accounts, catalog};
 
 /// Checks a configuration file as `ratewire run` would read it (with the
 /// environment's overrides), and the catalog and accounts it names. Prints
 /// `FILE: ok` and the effective configuration, or every problem and exits 1.
 pub fn run(file: &Path) -> anyhow::Result<ExitCode> {
-    let config = match Config::load(file) {
+    let config = match crate::run::load_config(file) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("{e}");

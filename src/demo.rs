@@ -17,7 +17,6 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, Days, Months, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 use ratewire_ingest::Until;
-use ratewire_ingest::config::Config;
 use ratewire_sample::{Dataset, History, HistoryConfig, Mix, Month};
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -91,7 +90,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let topic = format!("ratewire-demo-{run_id}");
     let config_path = dir.join("ratewire.toml");
     std::fs::write(&config_path, config_text(&brokers, &topic, &run_id))?;
-    let config = Config::load(&config_path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let config = crate::run::load_config(&config_path).map_err(|e| anyhow::anyhow!("{e}"))?;
     create_topics(
         &brokers,
         &[(&topic, args.partitions), (&config.kafka.dead_letter_topic, 1), (&config.kafka.actions_topic, 1)],

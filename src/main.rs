@@ -11,6 +11,7 @@ mod compact;
 mod config_check;
 mod demo;
 mod http;
+mod mirror;
 mod report;
 mod rerate;
 mod run;

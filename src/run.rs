@@ -7,9 +7,12 @@
 //! one in force.
 //!
 //! The HTTP endpoint (`http.listen`, see `crate::http`) runs beside the
-//! pipeline on its own thread and stops with it.
+//! pipeline on its own thread and stops with it. With `ledger.mirror_url`
+//! set, so does the mirror (`crate::mirror`), which pushes the ledger to
+//! object storage and, once the pipeline has stopped, pushes its last
+//! commits before the process exits.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,7 +20,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use log::{error, info, warn};
-use ratewire_ingest::config::Config;
+use ratewire_ingest::config::{Config, ConfigError};
 use ratewire_ingest::{
     Handoff, KafkaOptions, KafkaSideOutput, KafkaSource, Metrics, Options, Pipeline, ReadyCheck, ReferenceHandle,
     Summary, Until,
@@ -40,8 +43,17 @@ pub struct RunArgs {
     until_caught_up: bool,
 }
 
+/// Reads the configuration of `ratewire run` from `path`, with the
+/// environment's overrides and the binary's checks (`ledger.mirror_url`).
+///
+/// # Errors
+/// The configuration is refused, with every problem.
+pub fn load_config(path: &Path) -> Result<Config, ConfigError> {
+    Config::load_with(path, &crate::mirror::check_config)
+}
+
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
-    let config = match Config::load(&args.config) {
+    let config = match load_config(&args.config) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
@@ -127,7 +139,17 @@ pub fn serve(config: &Config, until: Until, stop: &Arc<AtomicBool>) -> anyhow::R
     let pipeline_done = Arc::new(AtomicBool::new(false));
     let hup = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone()).context("installing SIGHUP")?;
-    std::thread::scope(|scope| {
+    let mirror = match config.ledger.mirror_url.as_str() {
+        "" => None,
+        url => {
+            let remote = crate::mirror::remote_for(url, root, dir)?;
+            let interval = config.ledger.mirror_interval();
+            info!("mirror: pushing {} to {remote} every {} ms", dir.display(), interval.as_millis());
+            let mirror = crate::mirror::Mirror::start(dir.clone(), remote, interval, metrics.clone());
+            Some(mirror.context("starting the mirror's thread")?)
+        }
+    };
+    let result = std::thread::scope(|scope| {
         let watcher = scope.spawn(|| watch(&reference, &metrics, &hup, config.catalog.watch, &pipeline_done));
         let http = scope.spawn(|| crate::http::run(config.http.listen, &endpoint, &pipeline_done));
         let result = pipeline.run(&mut source, until, stop, &mut |c| {
@@ -142,7 +164,13 @@ pub fn serve(config: &Config, until: Until, stop: &Arc<AtomicBool>) -> anyhow::R
         let _ = watcher.join();
         let _ = http.join();
         result.map_err(anyhow::Error::from)
-    })
+    });
+    // After the last commit, whether the run ended well or not: the
+    // mirror gets what the ledger has.
+    if let Some(mirror) = mirror {
+        mirror.finish(Duration::from_millis(crate::mirror::FINAL_PUSH_TIMEOUT_MS));
+    }
+    result
 }
 
 /// Reloads the reference data on SIGHUP or a file change, until `done`.

@@ -120,3 +120,35 @@ fn a_missing_file_is_an_error() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("nowhere.toml: "), "{}", text(&out));
 }
+
+#[test]
+fn a_mirror_url_the_store_refuses_is_reported_at_its_line() {
+    let dir = with_reference("[ledger]\nmirror_url = \"ftp://backup/ledger\"\nmirror_interval_ms = 500\n");
+    let out = check(dir.path(), "ratewire.toml", &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "ratewire.toml:2:14: ledger.mirror_url: \"ftp://backup/ledger\" is not a mirror URL: expected \
+             s3://bucket/prefix or file:///absolute/path",
+            "ratewire.toml:3:22: ledger.mirror_interval_ms: 500 is out of range (1000 to 3600000)",
+        ]
+    );
+    let out = check(dir.path(), "ratewire.toml", &[("RATEWIRE_LEDGER_MIRROR_URL", "file://relative/path")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.lines().any(|l| l
+            == "env RATEWIRE_LEDGER_MIRROR_URL: ledger.mirror_url: \"file://relative/path\" is not a mirror URL: \
+                expected file:///absolute/path"),
+        "{stderr}"
+    );
+
+    let dir = with_reference("[ledger]\nmirror_url = \"s3://billing-ledger/prod\"\n");
+    let out = check(dir.path(), "ratewire.toml", &[("AWS_REGION", "eu-west-1")]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("mirror_url = \"s3://billing-ledger/prod\"\n"), "{stdout}");
+    assert!(stdout.contains("mirror_interval_ms = 10000\n"), "{stdout}");
+}

@@ -25,7 +25,7 @@ fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/examples")
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
@@ -220,7 +220,7 @@ impl Drop for Run {
 
 /// One HTTP/1.1 request to `addr` (`host:port`) with extra `headers`
 /// (`Name: value\r\n` each): the status (0 when nothing answered) and body.
-fn http(addr: &str, method: &str, path: &str, headers: &str) -> (u16, String) {
+pub(crate) fn http(addr: &str, method: &str, path: &str, headers: &str) -> (u16, String) {
     let Ok(mut stream) = TcpStream::connect(addr) else { return (0, String::new()) };
     stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Connection: close\r\n\r\n");
@@ -237,7 +237,7 @@ fn http(addr: &str, method: &str, path: &str, headers: &str) -> (u16, String) {
 }
 
 /// The value of one series (`name{labels}` exactly as exposed).
-fn value(metrics: &str, series: &str) -> Option<f64> {
+pub(crate) fn value(metrics: &str, series: &str) -> Option<f64> {
     metrics.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
 }
 

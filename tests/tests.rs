@@ -11,6 +11,7 @@ mod compact;
 mod config_check;
 mod kafka;
 mod ledger;
+mod mirror;
 mod ops;
 mod report;
 mod rerate;

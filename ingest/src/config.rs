@@ -6,7 +6,8 @@
 //! but `kafka.properties` can be overridden by an environment variable
 //! `RATEWIRE_<SECTION>_<FIELD>` ([`env_overrides`]), applied over the file.
 //! Relative paths are resolved against the file's directory, then ranges
-//! and cross-field rules are checked.
+//! and cross-field rules are checked, and the caller's checks of the fields
+//! another crate interprets ([`ExtraCheck`], such as `ledger.mirror_url`).
 //!
 //! Every problem found is reported, each where it comes from:
 //! `file:line:col: message` for the file, `env VARIABLE: message` for the
@@ -48,6 +49,8 @@ pub mod bounds {
     pub const ZSTD_LEVEL: RangeInclusive<i32> = 1..=22;
     /// `ledger.handoff_wait_ms`: a second to an hour.
     pub const HANDOFF_WAIT_MS: RangeInclusive<u64> = 1_000..=3_600_000;
+    /// `ledger.mirror_interval_ms`: a second to an hour.
+    pub const MIRROR_INTERVAL_MS: RangeInclusive<u64> = 1_000..=3_600_000;
     /// `ledger.instance`: the longest name.
     pub const INSTANCE_BYTES_MAX: usize = 64;
     /// `pipeline.rate_workers`: rating threads.
@@ -201,6 +204,15 @@ pub struct LedgerConfig {
     /// its previous owner to commit and let go of it, in ms. Default
     /// 120000, range 1000 to 3600000.
     pub handoff_wait_ms: u64,
+    /// Where `ratewire run` mirrors the ledger (`docs/object-store.md`):
+    /// `s3://bucket/prefix` or `file:///absolute/path`. With `instance`
+    /// set, the instance's ledger goes to `members/<instance>` under it.
+    /// Checked by the binary, which parses it ([`Config::load_with`]).
+    /// Empty (the default): no mirror.
+    pub mirror_url: String,
+    /// With `mirror_url` set: how often the ledger is pushed to it, in ms;
+    /// one push at a time. Default 10000, range 1000 to 3600000.
+    pub mirror_interval_ms: u64,
 }
 
 impl Default for LedgerConfig {
@@ -213,6 +225,8 @@ impl Default for LedgerConfig {
             zstd_level: 3,
             instance: String::new(),
             handoff_wait_ms: 120_000,
+            mirror_url: String::new(),
+            mirror_interval_ms: 10_000,
         }
     }
 }
@@ -222,6 +236,12 @@ impl LedgerConfig {
     #[must_use]
     pub fn commit_interval(&self) -> Duration {
         Duration::from_millis(self.commit_interval_ms)
+    }
+
+    /// `mirror_interval_ms` as a duration.
+    #[must_use]
+    pub fn mirror_interval(&self) -> Duration {
+        Duration::from_millis(self.mirror_interval_ms)
     }
 }
 
@@ -501,9 +521,28 @@ fn default_tables() -> BTreeMap<String, toml::Table> {
     out
 }
 
+/// Checks that a caller adds to the configuration's own, for fields whose
+/// values another crate interprets: `ledger.mirror_url` is parsed by the
+/// binary's object store client, which this crate does not link. Each
+/// problem is the field at fault and a message starting with it
+/// (`ledger.mirror_url: ...`), reported at the place that set the field, as
+/// the configuration's own problems are.
+pub type ExtraCheck = dyn Fn(&Config) -> Vec<(&'static str, String)>;
+
+/// No extra checks.
+fn no_extra_checks(_: &Config) -> Vec<(&'static str, String)> {
+    Vec::new()
+}
+
 impl Config {
     /// Reads a configuration file, with the process environment's overrides.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        Self::load_with(path, &no_extra_checks)
+    }
+
+    /// [`Config::load`], with the problems `extra` finds reported among the
+    /// others.
+    pub fn load_with(path: &Path, extra: &ExtraCheck) -> Result<Self, ConfigError> {
         let bytes = std::fs::read(path).map_err(|source| ConfigError::Io { path: path.to_path_buf(), source })?;
         let text = match std::str::from_utf8(&bytes) {
             Ok(text) => text,
@@ -514,7 +553,8 @@ impl Config {
                 return Err(ConfigError::Invalid { path: path.to_path_buf(), problems: vec![problem] });
             }
         };
-        Self::from_str_with_env(text, path, |var| std::env::var_os(var).map(|v| v.to_string_lossy().into_owned()))
+        let env = |var: &str| std::env::var_os(var).map(|v| v.to_string_lossy().into_owned());
+        Self::from_str_with_checks(text, path, env, extra)
     }
 
     /// Reads configuration text as if it were the file at `origin` (whose
@@ -524,6 +564,17 @@ impl Config {
         text: &str,
         origin: &Path,
         env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        Self::from_str_with_checks(text, origin, env, &no_extra_checks)
+    }
+
+    /// [`Config::from_str_with_env`], with the problems `extra` finds
+    /// reported among the others.
+    pub fn from_str_with_checks(
+        text: &str,
+        origin: &Path,
+        env: impl Fn(&str) -> Option<String>,
+        extra: &ExtraCheck,
     ) -> Result<Self, ConfigError> {
         let mut reading = Reading { text, places: HashMap::new(), problems: Vec::new() };
         let mut root = reading.file();
@@ -537,7 +588,8 @@ impl Config {
             }
         };
         config.resolve_paths(origin.parent().unwrap_or(Path::new("")));
-        for issue in config.check() {
+        let extra = extra(&config).into_iter().map(|(field, message)| Issue { fields: vec![field.into()], message });
+        for issue in config.check().into_iter().chain(extra) {
             let place = issue.fields.iter().find_map(|f| reading.places.get(f)).cloned().unwrap_or(Place::Default);
             reading.problems.push(Problem { place, message: issue.message });
         }
@@ -632,6 +684,7 @@ impl Config {
         out.range("ledger.row_group_rows", ledger.row_group_rows, &bounds::ROW_GROUP_ROWS);
         out.range("ledger.zstd_level", ledger.zstd_level, &bounds::ZSTD_LEVEL);
         out.range("ledger.handoff_wait_ms", ledger.handoff_wait_ms, &bounds::HANDOFF_WAIT_MS);
+        out.range("ledger.mirror_interval_ms", ledger.mirror_interval_ms, &bounds::MIRROR_INTERVAL_MS);
         let name = &ledger.instance;
         if name.len() > bounds::INSTANCE_BYTES_MAX
             || name.starts_with('.')
@@ -935,6 +988,7 @@ mod tests {
         assert_eq!(c.ledger.dir, Path::new("ledger"));
         assert_eq!(c.ledger.commit_interval(), Duration::from_secs(1));
         assert_eq!((c.ledger.commit_rows_max, c.ledger.row_group_rows, c.ledger.zstd_level), (262_144, 131_072, 3));
+        assert_eq!((c.ledger.mirror_url.as_str(), c.ledger.mirror_interval()), ("", Duration::from_secs(10)));
         let p = &c.pipeline;
         assert_eq!((p.rate_workers, p.batch_messages_max, p.queue_batches_max), (2, 4096, 8));
         assert_eq!(p.message_bytes_max, 65_536);
@@ -976,6 +1030,8 @@ mod tests {
             commit_rows_max = 1000
             row_group_rows = 500
             zstd_level = 9
+            mirror_url = "s3://billing/ledger"
+            mirror_interval_ms = 60000
             [pipeline]
             rate_workers = 4
             batch_messages_max = 1024
@@ -1004,6 +1060,8 @@ mod tests {
         assert_eq!(config.catalog.accounts, Path::new("conf/ref/accounts.toml"));
         assert_eq!(config.ledger.dir, Path::new("/var/lib/ratewire"));
         assert_eq!(config.ledger.zstd_level, 9);
+        assert_eq!(config.ledger.mirror_url, "s3://billing/ledger");
+        assert_eq!(config.ledger.mirror_interval(), Duration::from_secs(60));
         assert_eq!(config.pipeline.rater().event_age_max_days, 31);
         assert_eq!(config.http.listen.port(), 9000);
         assert_eq!(config.http.ready_lag_max_messages, 5000);
@@ -1202,13 +1260,67 @@ ready_lag_max_messages = 1000000000001
     #[test]
     fn every_field_but_properties_has_an_env_override() {
         let vars = env_overrides();
-        assert_eq!(vars.len(), 7 + 3 + 7 + 6 + 3);
+        assert_eq!(vars.len(), 7 + 3 + 9 + 6 + 3);
         assert!(vars.iter().any(|v| v.var == "RATEWIRE_LEDGER_INSTANCE" && v.field == "ledger.instance"));
+        assert!(vars.iter().any(|v| v.var == "RATEWIRE_LEDGER_MIRROR_URL" && v.field == "ledger.mirror_url"));
+        assert!(
+            vars.iter()
+                .any(|v| v.var == "RATEWIRE_LEDGER_MIRROR_INTERVAL_MS" && v.field == "ledger.mirror_interval_ms")
+        );
         assert!(
             vars.iter().any(|v| v.var == "RATEWIRE_KAFKA_DEAD_LETTER_TOPIC" && v.field == "kafka.dead_letter_topic")
         );
         assert!(vars.iter().any(|v| v.var == "RATEWIRE_PIPELINE_EVENT_FUTURE_MAX_SECONDS"));
         assert!(!vars.iter().any(|v| v.field.contains("properties")));
+    }
+
+    #[test]
+    fn the_mirror_fields_read_from_the_file_and_the_environment() {
+        let config = read_env(
+            "[ledger]\nmirror_url = \"file:///srv/mirror\"\n",
+            &[("RATEWIRE_LEDGER_MIRROR_INTERVAL_MS", "2500")],
+        )
+        .unwrap();
+        assert_eq!(config.ledger.mirror_url, "file:///srv/mirror");
+        assert_eq!(config.ledger.mirror_interval_ms, 2500);
+        let config = read_env("", &[("RATEWIRE_LEDGER_MIRROR_URL", "s3://bucket/p")]).unwrap();
+        assert_eq!(config.ledger.mirror_url, "s3://bucket/p");
+        let lines = refusal("[ledger]\nmirror_interval_ms = 999\n", &[("RATEWIRE_LEDGER_MIRROR_INTERVAL_MS", "x")]);
+        assert_eq!(
+            lines,
+            [
+                "conf/ratewire.toml:2:22: ledger.mirror_interval_ms: 999 is out of range (1000 to 3600000)",
+                "env RATEWIRE_LEDGER_MIRROR_INTERVAL_MS: ledger.mirror_interval_ms: \"x\" is not an integer",
+            ]
+        );
+    }
+
+    #[test]
+    fn extra_checks_are_reported_where_the_field_was_set() {
+        let extra = |config: &Config| {
+            let url = &config.ledger.mirror_url;
+            if url.is_empty() || url.starts_with("s3://") {
+                Vec::new()
+            } else {
+                vec![("ledger.mirror_url", format!("ledger.mirror_url: {url:?} is not an s3:// URL"))]
+            }
+        };
+        let load = |text: &str, vars: &[(&str, &str)]| {
+            let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            Config::from_str_with_checks(text, Path::new("conf/ratewire.toml"), |var| vars.get(var).cloned(), &extra)
+        };
+        assert!(load("", &[]).is_ok());
+        assert_eq!(load("[ledger]\nmirror_url = \"s3://b\"\n", &[]).unwrap().ledger.mirror_url, "s3://b");
+        let e = load("[ledger]\nzstd_level = 0\nmirror_url = \"ftp://x\"\n", &[]).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "conf/ratewire.toml:2:14: ledger.zstd_level: 0 is out of range (1 to 22)\n\
+             conf/ratewire.toml:3:14: ledger.mirror_url: \"ftp://x\" is not an s3:// URL"
+        );
+        let e = load("", &[("RATEWIRE_LEDGER_MIRROR_URL", "x")]).unwrap_err().to_string();
+        assert_eq!(e, "env RATEWIRE_LEDGER_MIRROR_URL: ledger.mirror_url: \"x\" is not an s3:// URL");
+        // Without the extra checks, the field is any string.
+        assert!(read("[ledger]\nmirror_url = \"ftp://x\"\n").is_ok());
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! every metric with its type, labels, unit and meaning.
 //!
 //! Label values come from small fixed sets: reject code names, stage and
-//! queue names, the input partitions, the catalog version in force.
+//! queue names, the input partitions, the catalog version in force, the
+//! results of a push to the mirror.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -37,6 +38,11 @@ const STAGE_BUCKETS: [f64; 17] =
 /// Buckets of a ledger commit's duration, in seconds: 1 ms to 2 min.
 const COMMIT_BUCKETS: [f64; 14] =
     [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 30.0, 120.0];
+
+/// Buckets of a push of the ledger to its mirror, in seconds: 10 ms to
+/// 30 min (a first push of a large ledger uploads all of it).
+const MIRROR_PUSH_BUCKETS: [f64; 15] =
+    [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 1_800.0];
 
 /// Buckets from event time to commit, in seconds: 50 ms to a week (late
 /// events of up to `pipeline.event_age_max_days` exist; they land in the
@@ -167,6 +173,11 @@ pub struct Metrics {
     catalog_reloads_applied: IntCounter,
     catalog_reloads_refused: IntCounter,
     accounts_below_threshold: IntGauge,
+    mirror_pushes_ok: IntCounter,
+    mirror_pushes_error: IntCounter,
+    mirror_push_duration: Histogram,
+    mirror_commit: IntGauge,
+    mirror_last_push: Gauge,
     resident_memory: IntGauge,
     health: Health,
 }
@@ -311,6 +322,38 @@ impl Metrics {
                  over the partitions this process holds.",
             ),
         )?;
+        let mirror_pushes = register(
+            &r,
+            IntCounterVec::new(
+                Opts::new(
+                    "ratewire_ledger_mirror_pushes_total",
+                    "Pushes of the ledger to its mirror (ledger.mirror_url), by result: ok, or error \
+                     (logged; the next push tries again).",
+                ),
+                &["result"],
+            ),
+        )?;
+        let mirror_push_duration = histogram(
+            "ratewire_ledger_mirror_push_duration_seconds",
+            "Time of one push of the ledger to its mirror, whatever its result.",
+            &MIRROR_PUSH_BUCKETS,
+        )?;
+        let mirror_commit = register(
+            &r,
+            IntGauge::new(
+                "ratewire_ledger_mirror_commit",
+                "The latest commit of the ledger in its mirror, as the last successful push left it; \
+                 0 before the first.",
+            ),
+        )?;
+        let mirror_last_push = register(
+            &r,
+            Gauge::new(
+                "ratewire_ledger_mirror_last_push_timestamp_seconds",
+                "When the last successful push of the ledger to its mirror finished, in seconds since \
+                 the Unix epoch; 0 before the first.",
+            ),
+        )?;
         let resident_memory = register(
             &r,
             IntGauge::new("ratewire_process_resident_memory_bytes", "Resident memory of the process, in bytes."),
@@ -341,6 +384,11 @@ impl Metrics {
             catalog_reloads_applied: reloads.with_label_values(&["applied"]),
             catalog_reloads_refused: reloads.with_label_values(&["refused"]),
             accounts_below_threshold,
+            mirror_pushes_ok: mirror_pushes.with_label_values(&["ok"]),
+            mirror_pushes_error: mirror_pushes.with_label_values(&["error"]),
+            mirror_push_duration,
+            mirror_commit,
+            mirror_last_push,
             resident_memory,
             health: Health::default(),
             registry: r,
@@ -382,6 +430,22 @@ impl Metrics {
     /// Counts a reload of the catalog and accounts.
     pub fn catalog_reloaded(&self, applied: bool) {
         if applied { &self.catalog_reloads_applied } else { &self.catalog_reloads_refused }.inc();
+    }
+
+    /// A push of the ledger to its mirror succeeded after `took`, leaving
+    /// the mirror at commit `commit`.
+    pub fn mirror_pushed(&self, commit: u64, took: Duration) {
+        self.mirror_pushes_ok.inc();
+        self.mirror_push_duration.observe(took.as_secs_f64());
+        self.mirror_commit.set(i64::try_from(commit).unwrap_or(i64::MAX));
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        self.mirror_last_push.set(now.as_secs_f64());
+    }
+
+    /// A push of the ledger to its mirror failed after `took`.
+    pub fn mirror_push_failed(&self, took: Duration) {
+        self.mirror_pushes_error.inc();
+        self.mirror_push_duration.observe(took.as_secs_f64());
     }
 
     /// `n` messages handed to the rate workers.
@@ -564,6 +628,10 @@ mod tests {
             "ratewire_ledger_last_commit_timestamp_seconds",
             "ratewire_catalog_reloads_total",
             "ratewire_accounts_below_threshold",
+            "ratewire_ledger_mirror_pushes_total",
+            "ratewire_ledger_mirror_push_duration_seconds",
+            "ratewire_ledger_mirror_commit",
+            "ratewire_ledger_mirror_last_push_timestamp_seconds",
             "ratewire_build_info",
         ] {
             assert!(text.contains(&format!("# HELP {name} ")), "{name} has no HELP in\n{text}");
@@ -600,6 +668,9 @@ mod tests {
         m.catalog_reloaded(true);
         m.catalog_reloaded(false);
         m.catalog_reloaded(false);
+        m.mirror_pushed(7, Duration::from_millis(40));
+        m.mirror_push_failed(Duration::from_secs(3));
+        m.mirror_pushed(9, Duration::from_millis(60));
         let text = m.render().unwrap();
         for (series, expected) in [
             ("ratewire_events_consumed_total", 15.0),
@@ -619,10 +690,16 @@ mod tests {
             ("ratewire_accounts_below_threshold", 3.0),
             ("ratewire_catalog_reloads_total{result=\"applied\"}", 1.0),
             ("ratewire_catalog_reloads_total{result=\"refused\"}", 2.0),
+            ("ratewire_ledger_mirror_pushes_total{result=\"ok\"}", 2.0),
+            ("ratewire_ledger_mirror_pushes_total{result=\"error\"}", 1.0),
+            ("ratewire_ledger_mirror_push_duration_seconds_count", 3.0),
+            ("ratewire_ledger_mirror_push_duration_seconds_bucket{le=\"0.05\"}", 1.0),
+            ("ratewire_ledger_mirror_commit", 9.0),
         ] {
             assert_eq!(value(&text, series), Some(expected), "{series} in\n{text}");
         }
         assert!(value(&text, "ratewire_ledger_last_commit_timestamp_seconds").unwrap() > 1.7e9);
+        assert!(value(&text, "ratewire_ledger_mirror_last_push_timestamp_seconds").unwrap() > 1.7e9);
     }
 
     #[test]
