@@ -37,7 +37,15 @@ pub const PARTITION_COLUMNS: [&str; 2] = ["period", "day"];
 /// `hive_partitioning` types them.
 #[must_use]
 pub fn table_schema(table: Table) -> SchemaRef {
-    let mut fields: Vec<FieldRef> = table.schema().fields().iter().cloned().collect();
+    // Strings read as views: Parquet's dictionary pages decode into views
+    // without copying each value, and the short ones (ids, kinds, services,
+    // currencies) are held inline, so grouping compares them without
+    // following a pointer.
+    let view = |field: &FieldRef| match field.data_type() {
+        DataType::Utf8 => Arc::new(field.as_ref().clone().with_data_type(DataType::Utf8View)),
+        _ => Arc::clone(field),
+    };
+    let mut fields: Vec<FieldRef> = table.schema().fields().iter().map(view).collect();
     fields.extend(partition_fields());
     Arc::new(Schema::new(fields))
 }
