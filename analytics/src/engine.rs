@@ -1,6 +1,6 @@
-//! The synchronous face of the SQL engine, for a command line: a small
-//! current-thread async runtime that DataFusion runs on, driven by
-//! blocking calls.
+//! The synchronous face of the SQL engine, for a command line: an async
+//! runtime with a worker thread per core that DataFusion runs its
+//! partitions on, driven by blocking calls.
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -25,8 +25,7 @@ impl Engine {
     /// # Errors
     /// [`Error::Runtime`] if the async runtime cannot start.
     pub fn new(source: Source) -> Result<Self, Error> {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Error::Runtime)?;
-        Ok(Self { runtime, source })
+        Ok(Self { runtime: runtime()?, source })
     }
 
     /// Starts a statement on the ledger's latest commit; its rows come as
@@ -42,6 +41,22 @@ impl Engine {
         })?;
         Ok(Rows { runtime: &self.runtime, stream })
     }
+}
+
+/// The runtime queries run on: one worker thread per core, so that the
+/// partitions of a plan (`target_partitions`, one per core) run at once
+/// rather than taking turns on one thread.
+///
+/// # Errors
+/// [`Error::Runtime`] if it cannot start.
+pub(crate) fn runtime() -> Result<Runtime, Error> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cores)
+        .thread_name("ratewire-sql")
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)
 }
 
 /// The rows of a running statement, batch by batch.

@@ -54,7 +54,7 @@ impl std::fmt::Debug for ServeConfig {
 /// # Errors
 /// [`Error::Runtime`] and [`Error::Listen`].
 pub fn serve(source: Source, config: &ServeConfig, ready: impl FnOnce(SocketAddr)) -> Result<(), Error> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Error::Runtime)?;
+    let runtime = crate::engine::runtime()?;
     runtime.block_on(async {
         let listen = |source| Error::Listen { addr: config.listen, source };
         let listener = TcpListener::bind(config.listen).await.map_err(listen)?;
