@@ -152,6 +152,39 @@ fn golden_results_are_exact() {
 }
 
 #[test]
+fn filters_on_partition_columns_keep_whole_files_and_are_not_applied_again() {
+    let dir = ledger();
+    let csv = |query: &str| stdout(&sql(dir.path(), &["--format", "csv", query]));
+    let periods = csv("select period, sum(gross) as gross from rated group by period order by period");
+    let periods: Vec<(String, String)> = periods
+        .lines()
+        .skip(1)
+        .map(|line| line.split_once(',').map(|(p, g)| (p.to_string(), g.to_string())).unwrap())
+        .collect();
+    assert!(!periods.is_empty(), "the ledger has rated rows");
+    for (period, gross) in &periods {
+        let query = format!("select sum(gross) as gross from rated where period = '{period}'");
+        assert_eq!(csv(&query), format!("gross\n{gross}\n"));
+        let plan = csv(&format!("explain {query}"));
+        assert!(!plan.contains("FilterExec"), "the files are the filter: {plan}");
+    }
+    // With a file column too, the rows are filtered as before.
+    let (period, _) = &periods[0];
+    let mixed = format!("select count(*) as n from rated where period = '{period}' and service = 'sms'");
+    assert_eq!(csv(&mixed), "n\n1\n");
+    assert!(csv(&format!("explain {mixed}")).contains("FilterExec"));
+    // A subquery cannot be evaluated on a file's partition values: it is
+    // applied to the rows.
+    let (last, gross) = periods.last().unwrap();
+    let latest = "select max(period) as period, sum(gross) as gross from rated \
+        where period = (select max(period) from rated)";
+    assert_eq!(csv(latest), format!("period,gross\n{last},{gross}\n"));
+    // No file left: an empty scan.
+    let none = "explain select sum(gross) from rated where period = '1999-01'";
+    assert!(csv(none).contains("EmptyExec"), "{}", csv(none));
+}
+
+#[test]
 fn totals_agree_with_duckdb() {
     let dir = ledger();
     let ours = stdout(&sql(dir.path(), &["--format", "csv", SERVICES]));

@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, Date32Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::tree_node::TreeNode;
 use datafusion::common::{DFSchema, DataFusionError, ScalarValue, project_schema};
 use datafusion::datasource::TableType;
 use datafusion::datasource::file_format::FileFormat;
@@ -96,13 +97,12 @@ impl LedgerTable {
     }
 
     /// Indexes of the files whose partition values pass every filter that
-    /// reads only partition columns. A filter that cannot be evaluated here
-    /// (a subquery, say) prunes nothing: DataFusion applies every filter
-    /// again to the rows.
+    /// [`on_partitions_only`] accepts. Those filters are exact (DataFusion
+    /// does not apply them again to the rows), so one that cannot be
+    /// evaluated here is an error rather than a filter ignored.
     fn prune(&self, state: &dyn Session, filters: &[Expr]) -> Result<Vec<usize>, DataFusionError> {
         let mut keep = vec![true; self.files.len()];
-        let applicable: Vec<&Expr> =
-            filters.iter().filter(|f| expr_applicable_for_cols(&PARTITION_COLUMNS, f)).collect();
+        let applicable: Vec<&Expr> = filters.iter().filter(|f| on_partitions_only(f)).collect();
         if !applicable.is_empty() && !self.files.is_empty() {
             let schema = Arc::new(Schema::new(partition_fields()));
             let columns: Vec<ArrayRef> = vec![
@@ -112,9 +112,11 @@ impl LedgerTable {
             let batch = RecordBatch::try_new(Arc::clone(&schema), columns)?;
             let df_schema = DFSchema::try_from(schema)?;
             for filter in applicable {
-                let Ok(expr) = state.create_physical_expr(filter.clone(), &df_schema) else { continue };
-                let Ok(value) = expr.evaluate(&batch).and_then(|v| v.into_array(batch.num_rows())) else { continue };
-                let Some(mask) = value.as_any().downcast_ref::<BooleanArray>() else { continue };
+                let expr = state.create_physical_expr(filter.clone(), &df_schema)?;
+                let value = expr.evaluate(&batch)?.into_array(batch.num_rows())?;
+                let mask = value.as_any().downcast_ref::<BooleanArray>().ok_or_else(|| {
+                    DataFusionError::Plan(format!("the filter {filter} on partition columns is not a boolean"))
+                })?;
                 for (i, kept) in keep.iter_mut().enumerate() {
                     *kept &= mask.is_valid(i) && mask.value(i);
                 }
@@ -133,6 +135,27 @@ impl LedgerTable {
         partitioned.object_meta.location = location;
         Ok(partitioned)
     }
+}
+
+/// Whether `filter` reads only the partition columns and can be evaluated
+/// on their values alone: no subquery, outer reference or variable, and no
+/// function whose result may change between calls.
+fn on_partitions_only(filter: &Expr) -> bool {
+    let needs_more = filter
+        .exists(|e| {
+            Ok(matches!(
+                e,
+                Expr::Exists(_)
+                    | Expr::InSubquery(_)
+                    | Expr::ScalarSubquery(_)
+                    | Expr::SetComparison(_)
+                    | Expr::OuterReferenceColumn(..)
+                    | Expr::ScalarVariable(..)
+                    | Expr::Placeholder(_)
+            ))
+        })
+        .unwrap_or(true);
+    !needs_more && expr_applicable_for_cols(&PARTITION_COLUMNS, filter)
 }
 
 /// `period` and `day` of `table=<name>/period=<p>/day=<d>/<file>`.
@@ -156,9 +179,23 @@ impl TableProvider for LedgerTable {
         &self,
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>, DataFusionError> {
-        // Inexact: the scan prunes files and row groups with them, and
-        // DataFusion still applies each to the rows.
-        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+        // A filter on the partition columns alone is exact: a file's rows
+        // all have its partition values, so keeping the file is keeping
+        // every row. Left to DataFusion, `period = '2026-10'` would also
+        // mark `period` constant, and an aggregate grouping by it would
+        // run in its slower partially sorted mode. Any other filter is
+        // inexact: the scan prunes row groups and pages with it, and
+        // DataFusion still applies it to the rows.
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if on_partitions_only(f) {
+                    TableProviderFilterPushDown::Exact
+                } else {
+                    TableProviderFilterPushDown::Inexact
+                }
+            })
+            .collect())
     }
 
     async fn scan(
@@ -203,6 +240,18 @@ mod tests {
         );
         assert_eq!(partition_of("table=rated/x.parquet"), None);
         assert_eq!(partition_of("table=rated/day=2026-11-03/period=2026-11/x.parquet"), None);
+    }
+
+    #[test]
+    fn only_filters_on_partition_values_alone_are_exact() {
+        use datafusion::logical_expr::{col, lit, placeholder};
+        let period = || col("period").eq(lit("2026-10"));
+        assert!(on_partitions_only(&period()));
+        assert!(on_partitions_only(&period().or(col("day").gt_eq(lit("2026-10-03")))));
+        assert!(!on_partitions_only(&period().and(col("kind").eq(lit("usage")))), "a file column");
+        assert!(!on_partitions_only(&col("period").eq(placeholder("$1"))), "a parameter");
+        let random = datafusion::functions::math::expr_fn::random();
+        assert!(!on_partitions_only(&col("day").lt(random)), "a volatile function");
     }
 
     #[test]
