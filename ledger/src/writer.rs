@@ -137,7 +137,7 @@ pub(crate) fn plan<'a>(
     }
     let mut files = Vec::with_capacity(by_partition.len() * 2 + 1);
     for ((period, day), mut records) in by_partition {
-        records.sort_by(|a, b| (&a.account, a.event_time).cmp(&(&b.account, b.event_time)));
+        sort_by_account_and_time(&mut records, |r| (&*r.account, r.event_time));
         if records.iter().any(|r| !r.draws.is_empty()) {
             files.push((Partition { table: Table::Draws, period, day }, Rows::Draws(records.clone())));
         }
@@ -155,11 +155,40 @@ pub(crate) fn plan<'a>(
         facts_by_partition.entry((f.period, f.event_time.date_naive())).or_default().push(f);
     }
     for ((period, day), mut facts) in facts_by_partition {
-        facts.sort_by(|a, b| (&a.account, a.event_time).cmp(&(&b.account, b.event_time)));
+        sort_by_account_and_time(&mut facts, |f| (&*f.account, f.event_time));
         files.push((Partition { table: Table::Facts, period, day }, Rows::Facts(facts)));
     }
     files.sort_by_key(|(partition, _)| *partition);
     files
+}
+
+/// Sorts `rows` by account, then event time, ties kept in their order, on
+/// keys built once: the account's first eight bytes read as a number settle
+/// most comparisons without following a pointer to the row or the string.
+/// The row's index ends each key, so the keys are distinct and an unstable
+/// sort gives the stable order.
+fn sort_by_account_and_time<'a, T>(rows: &mut [&'a T], key: impl Fn(&'a T) -> (&'a str, DateTime<Utc>)) {
+    let mut keys: Vec<(u64, &str, DateTime<Utc>, usize)> = rows
+        .iter()
+        .enumerate()
+        .map(|(index, row)| {
+            let (account, time) = key(row);
+            (leading_bytes(account), account, time, index)
+        })
+        .collect();
+    keys.sort_unstable();
+    let sorted: Vec<&'a T> = keys.iter().map(|&(.., index)| rows[index]).collect();
+    rows.copy_from_slice(&sorted);
+}
+
+/// The first eight bytes of `s`, zero-padded, as a big-endian number: when
+/// two of these differ they order as the strings do, and when they are
+/// equal the strings decide.
+fn leading_bytes(s: &str) -> u64 {
+    let mut bytes = [0u8; 8];
+    let n = s.len().min(8);
+    bytes[..n].copy_from_slice(&s.as_bytes()[..n]);
+    u64::from_be_bytes(bytes)
 }
 
 impl Writer {
@@ -327,6 +356,22 @@ mod tests {
         assert_eq!(accounts_and_times(&files[5].1)[0].0, "None");
         let facts = accounts_and_times(&files[6].1);
         assert_eq!(facts.iter().map(|(a, _)| a.as_str()).collect::<Vec<_>>(), ["A1", "B2"]);
+    }
+
+    #[test]
+    fn the_keyed_sort_orders_as_a_stable_sort_by_account_then_time() {
+        // Accounts that share their first eight bytes, end inside them, or
+        // hold zero bytes, where the numeric prefix alone could mislead.
+        let accounts = ["A", "A\0", "A\0B", "", "ABCDEFGH", "ABCDEFGH\0", "ABCDEFGHI", "ABCDEFGG", "Z", "é", "AB"];
+        let times = [time("2026-11-03T10:00:00Z"), time("2026-11-03T09:00:00Z")];
+        let rows: Vec<(String, DateTime<Utc>, usize)> =
+            (0..200).map(|i| (accounts[(i * 7) % accounts.len()].to_string(), times[(i / 3) % 2], i)).collect();
+        let mut expected: Vec<&(String, DateTime<Utc>, usize)> = rows.iter().collect();
+        expected.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        let mut sorted: Vec<&(String, DateTime<Utc>, usize)> = rows.iter().collect();
+        sort_by_account_and_time(&mut sorted, |r| (r.0.as_str(), r.1));
+        assert_eq!(sorted, expected);
+        assert!(leading_bytes("A") < leading_bytes("AB") && leading_bytes("ABCDEFGH") == leading_bytes("ABCDEFGHI"));
     }
 
     #[test]
