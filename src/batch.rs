@@ -17,9 +17,10 @@ use std::sync::Arc;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
+use ratewire_ingest::Reference;
 use ratewire_ledger::{Commit, Ledger, RejectedEvent, SourceRange, WriterConfig};
 use ratewire_rater::dedup::{EventIds, duplicate};
-use ratewire_rater::{Accounts, Output, Rater, RaterConfig, Rejected, catalog, decode};
+use ratewire_rater::{Output, Rater, RaterConfig, Rejected, decode};
 use rust_decimal::Decimal;
 
 /// Lines decoded and rated together, and committed together to the ledger;
@@ -70,15 +71,8 @@ struct Summary {
 }
 
 pub fn run(args: &RateArgs) -> anyhow::Result<ExitCode> {
-    let tables = match catalog::load(&args.catalog) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("{e}");
-            return Ok(ExitCode::FAILURE);
-        }
-    };
-    let accounts = match Accounts::load(&args.accounts).and_then(|a| a.check(&tables).map(|()| a)) {
-        Ok(a) => a,
+    let Reference { tables, accounts } = match Reference::load(&args.catalog, &args.accounts) {
+        Ok(reference) => reference,
         Err(e) => {
             eprintln!("{e}");
             return Ok(ExitCode::FAILURE);
@@ -95,7 +89,7 @@ pub fn run(args: &RateArgs) -> anyhow::Result<ExitCode> {
     // happen while the ledger is open here.
     let closed_through = ledger.as_ref().and_then(|sink| sink.ledger.closed_through());
     let config = RaterConfig { event_age_max_days: args.event_age_max_days, closed_through, ..RaterConfig::default() };
-    let mut rater = Rater::new(Arc::new(tables), Arc::new(accounts), config);
+    let mut rater = Rater::new(tables, accounts, config);
     let size = input.metadata().map(|m| m.len()).unwrap_or(0);
     let mut reader = BufReader::new(input);
     let mut rated_out = writer(&args.output)?;

@@ -11,15 +11,14 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use indicatif::ProgressBar;
+use ratewire_ingest::Reference;
 use ratewire_ledger::{AccountDifference, Error, Ledger, RerateOptions, RerateReport, Step};
 use ratewire_rater::time::Period;
-use ratewire_rater::{Accounts, catalog};
 use rust_decimal::Decimal;
 
 /// Arguments of `ratewire rerate`.
@@ -56,15 +55,8 @@ pub fn run(args: &RerateArgs) -> anyhow::Result<ExitCode> {
     if !dir.join(ratewire_ledger::MANIFEST_DIR).is_dir() {
         anyhow::bail!("{} is not a ledger (it has no {}/)", dir.display(), ratewire_ledger::MANIFEST_DIR);
     }
-    let tables = match catalog::load(&args.catalog) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("{e}");
-            return Ok(ExitCode::FAILURE);
-        }
-    };
-    let accounts = match Accounts::load(&args.accounts).and_then(|a| a.check(&tables).map(|()| a)) {
-        Ok(a) => a,
+    let Reference { tables, accounts } = match Reference::load(&args.catalog, &args.accounts) {
+        Ok(reference) => reference,
         Err(e) => {
             eprintln!("{e}");
             return Ok(ExitCode::FAILURE);
@@ -80,8 +72,8 @@ pub fn run(args: &RerateArgs) -> anyhow::Result<ExitCode> {
     };
     let options = RerateOptions {
         period: args.period,
-        tables: Arc::new(tables),
-        accounts: Arc::new(accounts),
+        tables,
+        accounts,
         only: (!args.only.is_empty()).then(|| args.only.iter().cloned().collect::<BTreeSet<_>>()),
         now: args.now.unwrap_or_else(Utc::now),
     };

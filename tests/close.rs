@@ -3,14 +3,14 @@
 //! adjustments naming it, and DuckDB reads the same totals.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use ratewire_ledger::{Snapshot, Table, format_units};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-use super::{ratewire, text};
+use super::{ratewire, text, venv_python};
 
 const CATALOG: &str = r#"
 version = "close-1"
@@ -45,20 +45,6 @@ fn close(dir: &Path, period: &str, now: &str) -> std::process::Output {
 
 fn lines(path: &Path) -> Vec<Value> {
     fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-}
-
-/// The project venv's Python, if it is there.
-fn python() -> Option<PathBuf> {
-    let venv = std::env::var_os("RATEWIRE_VENV")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache/ratewire/venv")))?;
-    let python = venv.join("bin/python");
-    if python.exists() {
-        Some(python)
-    } else {
-        eprintln!("SKIPPED the DuckDB check: no Python venv at {}; run scripts/setup.sh", venv.display());
-        None
-    }
 }
 
 #[test]
@@ -119,7 +105,7 @@ fn a_closed_month_takes_its_late_events_in_the_next_one_naming_it() {
     let late_file = snapshot.files().iter().filter(|f| f.table == Table::Rated && f.path.contains("period=2026-11"));
     assert_eq!(late_file.map(|f| f.totals.rows).sum::<u64>(), 2, "nothing was added to the closed month");
 
-    let Some(python) = python() else { return };
+    let Some(python) = venv_python("the DuckDB check") else { return };
     let script = r#"
 import json, sys, duckdb
 ledger = sys.argv[1]

@@ -13,7 +13,7 @@ use ratewire_ledger::{Ledger, Snapshot, TRASH_DIR, Table, Totals, format_units};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-use super::{case, rate_files, ratewire, text};
+use super::{case, rate_files, ratewire, text, venv_python};
 
 /// Lines of input: five commits of 4,096 lines (the last one short).
 const LINES: usize = 4 * 4096 + 100;
@@ -68,20 +68,6 @@ fn globbed(ledger: &Path) -> usize {
         .sum()
 }
 
-/// The venv's Python, with DuckDB and pyarrow; `None` when it is missing.
-fn python() -> Option<PathBuf> {
-    let venv = std::env::var_os("RATEWIRE_VENV")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache/ratewire/venv")))?;
-    let python = venv.join("bin/python");
-    if python.exists() {
-        Some(python)
-    } else {
-        eprintln!("SKIPPED the DuckDB/pyarrow checks: no Python venv at {}; run scripts/setup.sh", venv.display());
-        None
-    }
-}
-
 /// DuckDB over a plain directory glob, as a reader that ignores the
 /// manifests sees the ledger: rows and gross of `rated`, rows of `draws`.
 const GLOB_QUERY: &str = r"
@@ -95,7 +81,7 @@ print(rated[0], rated[1], draws[0])
 /// Checks the ledger with the independent readers: through its manifests
 /// (`check_ledger.py`) and through a directory glob.
 fn check_independently(ledger: &Path, totals: &BTreeMap<Table, Totals>) {
-    let Some(python) = python() else { return };
+    let Some(python) = venv_python("the DuckDB/pyarrow checks") else { return };
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_ledger.py");
     let out = Command::new(&python).arg(script).arg(ledger).output().unwrap();
     assert!(out.status.success(), "{}", text(&out));

@@ -99,10 +99,7 @@ impl Broker {
     /// client independent of ratewire's, from the project's venv.
     pub fn produce_with_python(&self, topic: &str, messages: &[(String, Vec<u8>)]) {
         use std::fmt::Write as _;
-        let venv = std::env::var_os("RATEWIRE_VENV").map_or_else(
-            || Path::new(&std::env::var_os("HOME").expect("HOME is set")).join(".cache/ratewire/venv"),
-            PathBuf::from,
-        );
+        let venv = super::venv();
         let python = venv.join("bin/python");
         assert!(python.exists(), "no Python venv at {}: run `bash scripts/setup.sh`", venv.display());
         let mut lines = String::new();

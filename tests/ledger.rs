@@ -9,7 +9,7 @@ use ratewire_ledger::{Ledger, SourceRange, Table, to_units};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-use super::{case, rate_files, text};
+use super::{case, rate_files, text, venv_python};
 
 fn lines(path: &Path) -> Vec<Value> {
     fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
@@ -30,14 +30,7 @@ fn rate(dir: &Path) -> std::process::Output {
 
 /// Runs the independent reader on a ledger; `None` when its venv is missing.
 fn python_check(ledger: &Path) -> Option<std::process::Output> {
-    let venv = std::env::var_os("RATEWIRE_VENV")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache/ratewire/venv")))?;
-    let python = venv.join("bin/python");
-    if !python.exists() {
-        eprintln!("SKIPPED the DuckDB/pyarrow check: no Python venv at {}; run scripts/setup.sh", venv.display());
-        return None;
-    }
+    let python = venv_python("the DuckDB/pyarrow check")?;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_ledger.py");
     Some(Command::new(python).arg(script).arg(ledger).output().unwrap())
 }

@@ -406,10 +406,7 @@ impl Drop for Prometheus {
 /// The catalog version of each rated usage row, by event id prefix, read
 /// with DuckDB (independently of ratewire).
 fn versions_by_prefix(ledger: &Path) -> BTreeMap<String, BTreeMap<String, u64>> {
-    let venv = std::env::var_os("RATEWIRE_VENV").map_or_else(
-        || Path::new(&std::env::var_os("HOME").expect("HOME is set")).join(".cache/ratewire/venv"),
-        PathBuf::from,
-    );
+    let venv = super::venv();
     let python = venv.join("bin/python");
     assert!(python.exists(), "no Python venv at {}: run `bash scripts/setup.sh`", venv.display());
     let script = "import sys, json, duckdb\n\

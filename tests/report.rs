@@ -95,10 +95,7 @@ fn report(dir: &Path, args: &[&str]) -> Output {
 
 /// The venv's Python (DuckDB, `scripts/setup.sh`) running `script`.
 fn run_python(script: &str, args: &[&str]) -> String {
-    let venv = std::env::var_os("RATEWIRE_VENV").map_or_else(
-        || Path::new(&std::env::var_os("HOME").expect("HOME is set")).join(".cache/ratewire/venv"),
-        std::path::PathBuf::from,
-    );
+    let venv = super::venv();
     let out = Command::new(venv.join("bin/python")).arg("-c").arg(script).args(args).output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
     String::from_utf8(out.stdout).unwrap()

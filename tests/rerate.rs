@@ -7,13 +7,13 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use ratewire_ledger::Snapshot;
 use rust_decimal::Decimal;
 
-use super::{ratewire, text};
+use super::{ratewire, text, venv_python};
 
 /// Voice per started minute, with 300 s included each month. Version 1
 /// prices German mobile numbers at 0.20 a minute, a mistake: the corrected
@@ -66,20 +66,6 @@ fn call(id: &str, account: &str, time: &str, destination: &str, seconds: u32) ->
         "{{\"v\":1,\"id\":\"{id}\",\"kind\":\"usage\",\"account\":\"{account}\",\"time\":\"{time}\",\
          \"service\":\"voice\",\"quantity\":{seconds},\"destination\":\"{destination}\"}}\n"
     )
-}
-
-/// The project venv's Python, if it is there.
-fn python() -> Option<PathBuf> {
-    let venv = std::env::var_os("RATEWIRE_VENV")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache/ratewire/venv")))?;
-    let python = venv.join("bin/python");
-    if python.exists() {
-        Some(python)
-    } else {
-        eprintln!("SKIPPED the pyarrow and DuckDB check: no Python venv at {}; run scripts/setup.sh", venv.display());
-        None
-    }
 }
 
 /// `event_id -> (allowance_quantity, net, catalog_version)` of the usage
@@ -199,7 +185,7 @@ fn a_rerate_corrects_a_price_and_moves_the_allowance_to_the_earliest_call() {
         ]
     );
 
-    let Some(python) = python() else { return };
+    let Some(python) = venv_python("the pyarrow and DuckDB check") else { return };
     let checker = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_ledger.py");
     let out = Command::new(python).arg(checker).arg(dir.join("ledger")).output().unwrap();
     assert!(out.status.success(), "{}", text(&out));

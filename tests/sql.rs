@@ -15,7 +15,7 @@ use ratewire_ledger::Table;
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-use super::{case, ratewire, text};
+use super::{case, ratewire, text, venv};
 
 /// How long `serve-sql` may take to start listening.
 const SERVER_START_DEADLINE: Duration = Duration::from_secs(60);
@@ -77,10 +77,7 @@ fn listing(dir: &Path) -> BTreeMap<PathBuf, u64> {
 
 /// The venv's Python, with DuckDB and psycopg (`scripts/setup.sh`).
 fn python() -> PathBuf {
-    let venv = std::env::var_os("RATEWIRE_VENV").map_or_else(
-        || Path::new(&std::env::var_os("HOME").expect("HOME is set")).join(".cache/ratewire/venv"),
-        PathBuf::from,
-    );
+    let venv = venv();
     let python = venv.join("bin/python");
     assert!(python.exists(), "no Python venv at {}: run `bash scripts/setup.sh`", venv.display());
     python

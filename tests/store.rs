@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use ratewire_ledger::{LOCK_FILE, MANIFEST_DIR, Snapshot, TRASH_DIR};
 
-use super::{ratewire, text};
+use super::{ratewire, text, venv};
 
 /// How long moto's server may take to start listening.
 const SERVER_START_DEADLINE: Duration = Duration::from_secs(60);
@@ -44,11 +44,7 @@ fn usage(id: &str, account: &str, time: &str, quantity: u32) -> String {
 
 /// The venv's directory of programs (`scripts/setup.sh`).
 fn venv_bin() -> PathBuf {
-    let venv = std::env::var_os("RATEWIRE_VENV").map_or_else(
-        || Path::new(&std::env::var_os("HOME").expect("HOME is set")).join(".cache/ratewire/venv"),
-        PathBuf::from,
-    );
-    let bin = venv.join("bin");
+    let bin = venv().join("bin");
     assert!(bin.join("moto_server").exists(), "no moto_server in {}: run `bash scripts/setup.sh`", bin.display());
     bin
 }

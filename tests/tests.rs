@@ -44,3 +44,26 @@ pub fn case(name: &str) -> PathBuf {
 pub fn text(out: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
+
+/// The project's Python venv, with the independent readers and clients the
+/// tests check against (`scripts/setup.sh`): `RATEWIRE_VENV`, by default
+/// `~/.cache/ratewire/venv`.
+pub fn venv() -> PathBuf {
+    std::env::var_os("RATEWIRE_VENV").map_or_else(
+        || Path::new(&std::env::var_os("HOME").expect("HOME is set")).join(".cache/ratewire/venv"),
+        PathBuf::from,
+    )
+}
+
+/// The venv's Python for `checks`, or `None`, saying that they are skipped,
+/// when there is no venv.
+pub fn venv_python(checks: &str) -> Option<PathBuf> {
+    let venv = venv();
+    let python = venv.join("bin/python");
+    if python.exists() {
+        Some(python)
+    } else {
+        eprintln!("SKIPPED {checks}: no Python venv at {}; run scripts/setup.sh", venv.display());
+        None
+    }
+}
