@@ -256,7 +256,7 @@ mod tests {
             .iter()
             .map(|(p, next)| SourceRange { source: "events".into(), partition: *p, from: 0, to: *next })
             .collect();
-        let checkpoint = state::encode(&map);
+        let checkpoint = state::encode(&map).unwrap();
         let commit = Commit {
             rated: &[],
             rejected: &[],

@@ -170,7 +170,7 @@ impl LedgerStage {
         }
         self.side.flush()?;
         self.metrics.stage(Stage::SideOutput, side_started.elapsed());
-        let checkpoint = state::encode(&self.states);
+        let checkpoint = state::encode(&self.states)?;
         let commit = Commit {
             rated: &output.rated,
             facts: &output.facts,

@@ -8,8 +8,17 @@
 //! partition and writes them all with each commit, since recovery reads the
 //! latest checkpoint only.
 //!
-//! The format is JSON: `{"format":1,"partitions":[{"topic":..,"partition":..,"next":..,"state":{..}}]}`,
-//! with `state` a [`ratewire_rater::Checkpoint`].
+//! The format is binary, [postcard] (varint integers, length-prefixed
+//! strings, enum variants by index), as the state is written with every
+//! commit and grows with the accounts: `RWST`, the format as a little-endian
+//! `u32` (2), then the partitions as a postcard sequence of
+//! [`PartitionState`], each with `state` a [`ratewire_rater::Checkpoint`].
+//! About a third of the size of format 1, JSON
+//! (`{"format":1,"partitions":[..]}`), which is still read, so that a
+//! ledger written by an earlier build resumes.
+//!
+//! Postcard encodes fields by position and enum variants by index: a field
+//! or variant added to the state is a new format.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,8 +29,14 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 use crate::message::PartitionKey;
 
-/// The checkpoint format this build writes and reads.
-pub const STATE_FORMAT: u32 = 1;
+/// The checkpoint format this build writes.
+pub const STATE_FORMAT: u32 = 2;
+
+/// The JSON format earlier builds wrote, still read.
+const JSON_FORMAT: u32 = 1;
+
+/// The first bytes of a binary checkpoint.
+const MAGIC: &[u8; 4] = b"RWST";
 
 /// One partition's state, as restored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,48 +53,100 @@ pub struct PartitionState {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Blob {
+struct JsonBlob {
     format: u32,
     partitions: Vec<PartitionState>,
 }
 
-/// One partition's state serialized, as the rate worker hands it over.
+/// One partition's state serialized, as the rate worker hands it over: one
+/// element of the checkpoint's sequence.
 pub(crate) fn encode_partition(state: &PartitionState) -> Result<Arc<[u8]>, Error> {
-    serde_json::to_vec(state).map(Arc::from).map_err(|e| Error::Checkpoint(e.to_string()))
+    let mut bytes = Vec::new();
+    postcard::serialize_with_flavor(state, Extend(&mut bytes)).map_err(|e| Error::Checkpoint(e.to_string()))?;
+    Ok(Arc::from(bytes))
 }
 
 /// The checkpoint of every partition, from their serialized states.
-pub(crate) fn encode(states: &BTreeMap<PartitionKey, Arc<[u8]>>) -> Vec<u8> {
-    let size: usize = states.values().map(|s| s.len() + 1).sum();
-    let mut blob = Vec::with_capacity(size + 40);
-    blob.extend_from_slice(format!("{{\"format\":{STATE_FORMAT},\"partitions\":[").as_bytes());
-    for (i, state) in states.values().enumerate() {
-        if i > 0 {
-            blob.push(b',');
-        }
-        blob.extend_from_slice(state);
-    }
-    blob.extend_from_slice(b"]}\n");
-    blob
-}
-
-/// The partitions' states in a checkpoint (none for an empty one: a new ledger).
 ///
 /// # Errors
-/// [`Error::Checkpoint`] when the bytes are not a checkpoint of this format.
+/// [`Error::Checkpoint`] if the count cannot be encoded (it always can).
+pub(crate) fn encode(states: &BTreeMap<PartitionKey, Arc<[u8]>>) -> Result<Vec<u8>, Error> {
+    let size: usize = states.values().map(|s| s.len()).sum();
+    let mut blob = Vec::with_capacity(size + 18);
+    blob.extend_from_slice(MAGIC);
+    blob.extend_from_slice(&STATE_FORMAT.to_le_bytes());
+    // A postcard sequence is its length (a varint, as postcard writes a
+    // usize), then its elements.
+    postcard::serialize_with_flavor(&states.len(), Extend(&mut blob)).map_err(|e| Error::Checkpoint(e.to_string()))?;
+    for state in states.values() {
+        blob.extend_from_slice(state);
+    }
+    Ok(blob)
+}
+
+/// The partitions' states in a checkpoint (none for an empty one: a new
+/// ledger), of this format or of format 1.
+///
+/// # Errors
+/// [`Error::Checkpoint`] when the bytes are not a checkpoint of either.
 pub fn decode(checkpoint: &[u8]) -> Result<Vec<PartitionState>, Error> {
     if checkpoint.is_empty() {
         return Ok(Vec::new());
     }
-    let blob: Blob = serde_json::from_slice(checkpoint).map_err(|e| Error::Checkpoint(e.to_string()))?;
-    if blob.format != STATE_FORMAT {
-        return Err(Error::Checkpoint(format!("format {}; this build reads format {STATE_FORMAT}", blob.format)));
+    if checkpoint.first() == Some(&b'{') {
+        return decode_json(checkpoint);
+    }
+    let bad = |reason: String| Error::Checkpoint(reason);
+    let rest = checkpoint.strip_prefix(MAGIC).ok_or_else(|| bad("not a ratewire checkpoint".into()))?;
+    let (format, rest) = rest.split_first_chunk::<4>().ok_or_else(|| bad("truncated before its format".into()))?;
+    let format = u32::from_le_bytes(*format);
+    if format != STATE_FORMAT {
+        return Err(bad(format!("format {format}; this build reads formats {JSON_FORMAT} and {STATE_FORMAT}")));
+    }
+    let (partitions, rest) = postcard::take_from_bytes::<Vec<PartitionState>>(rest).map_err(|e| bad(e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(bad(format!("{} bytes after the last partition", rest.len())));
+    }
+    Ok(partitions)
+}
+
+/// Postcard's output appended to a `Vec`.
+struct Extend<'a>(&'a mut Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for Extend<'_> {
+    type Output = ();
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.push(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
+}
+
+fn decode_json(checkpoint: &[u8]) -> Result<Vec<PartitionState>, Error> {
+    let blob: JsonBlob = serde_json::from_slice(checkpoint).map_err(|e| Error::Checkpoint(e.to_string()))?;
+    if blob.format != JSON_FORMAT {
+        return Err(Error::Checkpoint(format!(
+            "format {}; this build reads formats {JSON_FORMAT} and {STATE_FORMAT}",
+            blob.format
+        )));
     }
     Ok(blob.partitions)
 }
 
 #[cfg(test)]
 mod tests {
+    use ratewire_rater::{AccountCheckpoint, AccountStatus, ActionReason, CounterCheckpoint};
+    use rust_decimal::Decimal;
+
     use super::*;
 
     fn state(topic: &str, partition: i32, next: i64) -> PartitionState {
@@ -91,24 +158,97 @@ mod tests {
         }
     }
 
-    #[test]
-    fn partitions_round_trip_through_the_blob() {
-        let states = [state("events", 0, 10), state("events", 1, 7)];
+    fn blob(states: &[PartitionState]) -> Vec<u8> {
         let mut map = BTreeMap::new();
-        for s in &states {
+        for s in states {
             let key = PartitionKey { topic: s.topic.as_str().into(), partition: s.partition };
             map.insert(key, encode_partition(s).unwrap());
         }
-        assert_eq!(decode(&encode(&map)).unwrap(), states);
-        assert_eq!(decode(&encode(&BTreeMap::new())).unwrap(), []);
+        encode(&map).unwrap()
+    }
+
+    /// An account with every field set.
+    fn account() -> AccountCheckpoint {
+        let amount = |text: &str| text.parse::<Decimal>().unwrap();
+        AccountCheckpoint {
+            id: "A-17".into(),
+            status: AccountStatus::Suspended,
+            plan: Some("mobile-m".into()),
+            plan_since: chrono::NaiveDate::from_ymd_opt(2026, 3, 4),
+            period: Some("2026-11".into()),
+            main: amount("-12.3400"),
+            balances: vec![("data-mb".into(), amount("512")), ("minutes".into(), amount("0.5"))],
+            counters: vec![CounterCheckpoint { service: "voice".into(), zone: Some("EU".into()), used: amount("61") }],
+            fixed_used: vec![("welcome".into(), amount("2.00"))],
+            device_day: chrono::NaiveDate::from_ymd_opt(2026, 11, 21),
+            devices_today: vec![7, 1 << 40],
+            devices_period: vec![7, 9, 1 << 40],
+            owed: amount("3.10"),
+            owed_due: chrono::NaiveDate::from_ymd_opt(2026, 12, 15),
+            blocked: Some(ActionReason::CreditLimit),
+            low_notified: true,
+        }
+    }
+
+    #[test]
+    fn partitions_round_trip_through_the_blob() {
+        let mut full = state("events", 0, 10);
+        full.state.accounts = vec![account(), AccountCheckpoint { id: "B".into(), ..account() }];
+        let states = [full, state("events", 1, 7)];
+        assert_eq!(decode(&blob(&states)).unwrap(), states);
+        assert_eq!(decode(&blob(&[])).unwrap(), []);
         assert_eq!(decode(b"").unwrap(), []);
     }
 
     #[test]
-    fn a_foreign_checkpoint_is_refused() {
-        assert!(matches!(decode(b"state"), Err(Error::Checkpoint(_))));
-        assert!(
-            matches!(decode(br#"{"format":9,"partitions":[]}"#), Err(Error::Checkpoint(m)) if m.contains("format 9"))
+    fn the_binary_format_is_pinned() {
+        // Postcard writes fields by position and variants by index: if this
+        // changes, the checkpoint needs a new format number, and this build
+        // must still read format 2.
+        let mut s = state("t", 3, 300);
+        s.state.accounts = vec![account()];
+        let expected = concat!(
+            "52575354 02000000 01 ",                                   // RWST, format 2, one partition
+            "0174 06 d804 ",                                           // "t", partition 3, next 300
+            "027631 01 ",                                              // "v1", one account
+            "0441 2d3137 02 ",                                         // "A-17", suspended (variant 2)
+            "01 086d6f62696c652d6d ",                                  // plan "mobile-m"
+            "01 0a323032362d30332d3034 01 07323032362d3131 ",          // 2026-03-04, "2026-11"
+            "08 2d31322e33343030 ",                                    // main -12.3400
+            "02 07646174612d6d62 03353132 076d696e75746573 03302e35 ", // balances
+            "01 05766f696365 01 024555 023631 ",                       // counters: voice, EU, 61
+            "01 0777656c636f6d65 04322e3030 ",                         // fixed_used: welcome, 2.00
+            "01 0a323032362d31312d3231 ",                              // device day
+            "02 07 808080808020 03 07 09 808080808020 ",               // devices today, this period
+            "04 332e3130 01 0a323032362d31322d3135 ",                  // owed, due
+            "01 02 01", // blocked: credit limit (variant 2); low notified
         );
+        let hex: String = blob(&[s.clone()]).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, expected.replace(' ', ""));
+        assert_eq!(decode(&blob(&[s.clone()])).unwrap(), [s]);
+    }
+
+    #[test]
+    fn format_1_json_is_still_read() {
+        let mut s = state("events", 2, 41);
+        s.state.accounts = vec![account()];
+        let json = format!(r#"{{"format":1,"partitions":[{}]}}"#, serde_json::to_string(&s).unwrap());
+        assert_eq!(decode(json.as_bytes()).unwrap(), [s]);
+    }
+
+    #[test]
+    fn a_foreign_or_damaged_checkpoint_is_refused() {
+        let refused = |bytes: &[u8], needle: &str| match decode(bytes) {
+            Err(Error::Checkpoint(m)) => assert!(m.contains(needle), "{m:?} lacks {needle:?}"),
+            other => panic!("{other:?}"),
+        };
+        refused(b"state", "not a ratewire checkpoint");
+        refused(b"RWS", "not a ratewire checkpoint");
+        refused(b"RWST\x02\x00", "truncated");
+        refused(b"RWST\x09\x00\x00\x00\x00", "format 9");
+        refused(br#"{"format":9,"partitions":[]}"#, "format 9");
+        let good = blob(&[state("events", 0, 10)]);
+        refused(&good[..good.len() - 1], "");
+        refused(&[good.as_slice(), b"x"].concat(), "1 bytes after");
     }
 }

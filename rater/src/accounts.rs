@@ -18,7 +18,8 @@ use crate::catalog::{Diagnostic, LoadError};
 use crate::money::{AMOUNT_MAX, Currency};
 use crate::tables::Tables;
 
-/// Where an account stands in its life.
+/// Where an account stands in its life. The pipeline's checkpoint stores
+/// the variant's index: add new ones at the end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AccountStatus {

@@ -146,7 +146,8 @@ pub enum ActionKind {
     Unblock,
 }
 
-/// Why an action was taken.
+/// Why an action was taken. The pipeline's checkpoint stores the variant's
+/// index: add new ones at the end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionReason {
