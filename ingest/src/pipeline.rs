@@ -29,7 +29,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use ratewire_ledger::{Ledger, SourceRange};
 use ratewire_rater::dedup::EventIds;
 use ratewire_rater::money::Currency;
-use ratewire_rater::{RaterConfig, RejectCode};
+use ratewire_rater::{Rated, RaterConfig, RejectCode};
 use rust_decimal::Decimal;
 
 use crate::bounds::{BARRIERS_IN_FLIGHT_MAX, POLL_TIMEOUT_MS};
@@ -240,7 +240,10 @@ impl Pipeline {
         let workers = options.rate_workers.max(1);
         let restored = crate::state::decode(&checkpoint)?;
         drop(checkpoint);
-        let stage = LedgerStage::new(ledger, side, workers, &restored, metrics.clone())?;
+        // Record buffers go back from the ledger stage to the workers, so
+        // that a segment's records land in memory already paged in.
+        let (recycle_tx, recycle_rx) = bounded::<Vec<Rated>>(workers * 2);
+        let stage = LedgerStage::new(ledger, side, workers, &restored, recycle_tx, metrics.clone())?;
         let mut per_worker: Vec<Vec<PartitionState>> = (0..workers).map(|_| Vec::new()).collect();
         // Sharing the root, a partition's state comes with its assignment
         // (the ledger stage still carries the restored ones in each
@@ -266,6 +269,7 @@ impl Pipeline {
                     options.message_bytes_max,
                     restored,
                     committed_ids.clone(),
+                    recycle_rx.clone(),
                     metrics.clone(),
                 );
                 let segments = segment_tx.clone();

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use crossbeam_channel::Sender;
 use ratewire_ledger::{Commit, Ledger, RejectedEvent, SourceRange};
 use ratewire_rater::money::Currency;
 use ratewire_rater::{Action, Output, Rated, RecordKind, RejectCode};
@@ -75,6 +76,12 @@ pub(crate) struct LedgerStage {
     workers: usize,
     states: BTreeMap<PartitionKey, Arc<[u8]>>,
     pending: BTreeMap<u64, Vec<Segment>>,
+    /// The records, facts and actions of the commit being booked: one
+    /// buffer kept from commit to commit, so that gathering the segments
+    /// copies into memory already paged in.
+    output: Output,
+    /// Where the segments' emptied record buffers go back to the workers.
+    recycle: Sender<Vec<Rated>>,
     metrics: Arc<Metrics>,
 }
 
@@ -84,6 +91,7 @@ impl LedgerStage {
         side: Box<dyn SideOutput>,
         workers: usize,
         restored: &[PartitionState],
+        recycle: Sender<Vec<Rated>>,
         metrics: Arc<Metrics>,
     ) -> Result<Self, Error> {
         let mut states = BTreeMap::new();
@@ -91,7 +99,8 @@ impl LedgerStage {
             let key = PartitionKey { topic: s.topic.as_str().into(), partition: s.partition };
             states.insert(key, state::encode_partition(s)?);
         }
-        Ok(Self { ledger, side, workers, states, pending: BTreeMap::new(), metrics })
+        let output = Output::default();
+        Ok(Self { ledger, side, workers, states, pending: BTreeMap::new(), output, recycle, metrics })
     }
 
     /// Takes a worker's segment; when every worker's segment for its barrier
@@ -121,13 +130,25 @@ impl LedgerStage {
     }
 
     fn commit(&mut self, barrier: u64, segments: Vec<Segment>) -> Result<Committed, Error> {
+        let mut output = std::mem::take(&mut self.output);
+        output.clear();
+        let result = self.commit_into(barrier, segments, &mut output);
+        // Dropped here, not with the next commit: the buffers keep only
+        // their capacity in between.
+        output.clear();
+        self.output = output;
+        result
+    }
+
+    fn commit_into(&mut self, barrier: u64, segments: Vec<Segment>, output: &mut Output) -> Result<Committed, Error> {
         let started = Instant::now();
-        let mut output = Output::default();
         let mut rejects = Vec::new();
         let mut ranges = Vec::new();
         let mut consumed = 0;
         for mut s in segments {
             output.rated.append(&mut s.output.rated);
+            // Full or closed: the buffer is dropped instead.
+            let _ = self.recycle.try_send(s.output.rated);
             output.actions.append(&mut s.output.actions);
             output.facts.append(&mut s.output.facts);
             rejects.append(&mut s.rejects);

@@ -12,9 +12,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
+use crossbeam_channel::Receiver;
 use ratewire_ledger::{RejectedEvent, SourceRange};
 use ratewire_rater::dedup::{EventIds, duplicate};
-use ratewire_rater::{ActionReason, Checkpoint, Output, Rater, RaterConfig, RejectCode, decode_bounded};
+use ratewire_rater::{ActionReason, Checkpoint, Output, Rated, Rater, RaterConfig, RejectCode, decode_bounded};
 
 use crate::error::Error;
 use crate::message::{Message, PartitionKey};
@@ -92,6 +93,9 @@ pub(crate) struct Worker {
     segment: Segment,
     /// Rejects of the message being handled, before they get their payload.
     scratch: Output,
+    /// Emptied record buffers back from the ledger stage, for the next
+    /// segment.
+    recycled: Receiver<Vec<Rated>>,
     metrics: Arc<Metrics>,
 }
 
@@ -102,6 +106,7 @@ impl Worker {
         message_bytes_max: usize,
         restored: Vec<PartitionState>,
         committed_ids: Arc<EventIds>,
+        recycled: Receiver<Vec<Rated>>,
         metrics: Arc<Metrics>,
     ) -> Self {
         let in_force = reference.load();
@@ -122,6 +127,7 @@ impl Worker {
             ids: EventIds::default(),
             segment: Segment::default(),
             scratch: Output::default(),
+            recycled,
             metrics,
         }
     }
@@ -250,6 +256,10 @@ impl Worker {
     pub(crate) fn barrier(&mut self, barrier: u64) -> Result<Segment, Error> {
         let mut segment = std::mem::take(&mut self.segment);
         segment.barrier = barrier;
+        if let Ok(buffer) = self.recycled.try_recv() {
+            debug_assert!(buffer.is_empty(), "a recycled buffer comes back empty");
+            self.segment.output.rated = buffer;
+        }
         let mut touched: BTreeMap<&PartitionKey, &mut Partition> =
             self.partitions.iter_mut().filter(|(_, p)| p.dirty).collect();
         for (key, p) in &mut touched {
