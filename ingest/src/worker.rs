@@ -260,6 +260,9 @@ impl Worker {
             debug_assert!(buffer.is_empty(), "a recycled buffer comes back empty");
             self.segment.output.rated = buffer;
         }
+        // Room for as many records as this segment had, at once: growing
+        // by doubling copies the records again and again.
+        self.segment.output.rated.reserve(segment.output.rated.len());
         let mut touched: BTreeMap<&PartitionKey, &mut Partition> =
             self.partitions.iter_mut().filter(|(_, p)| p.dirty).collect();
         for (key, p) in &mut touched {
