@@ -96,6 +96,11 @@ fn the_run_mirrors_its_ledger_and_pushes_the_last_commit_after_sigterm() {
     assert_eq!(value(&scraped, "ratewire_ledger_mirror_pushes_total{result=\"error\"}"), Some(0.0), "{scraped}");
     assert!(value(&scraped, "ratewire_ledger_mirror_push_duration_seconds_count").unwrap() >= 1.0, "{scraped}");
     assert!(Snapshot::open(&remote).unwrap().sequence() >= sequence);
+    // The ledger's own commit gauge: between what was committed before the
+    // scrape and what is committed after it.
+    let ledger_commit = value(&scraped, "ratewire_ledger_commit").unwrap();
+    let after = Snapshot::open(&ledger).unwrap().sequence();
+    assert!((sequence as f64..=after as f64).contains(&ledger_commit), "{ledger_commit} outside {sequence}..={after}");
 
     // The second half, then SIGTERM as soon as it is committed: the drain
     // and the final push bring the mirror to the ledger's last commit.

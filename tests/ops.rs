@@ -309,6 +309,7 @@ fn metrics_health_and_readiness_of_a_running_pipeline_and_a_real_prometheus_scra
         ("ratewire_ledger_commit_bytes_total", 1000.0),
         ("ratewire_ledger_commit_duration_seconds_count", 1.0),
         ("ratewire_ledger_last_commit_timestamp_seconds", 1.7e9),
+        ("ratewire_ledger_commit", 1.0),
         ("ratewire_stage_duration_seconds_count{stage=\"rate\"}", 1.0),
         ("ratewire_stage_duration_seconds_count{stage=\"side_output\"}", 1.0),
         ("ratewire_stage_duration_seconds_count{stage=\"ledger_commit\"}", 1.0),

@@ -168,6 +168,7 @@ pub struct Metrics {
     ledger_commit_bytes: IntCounter,
     ledger_commit_duration: Histogram,
     ledger_last_commit: Gauge,
+    ledger_commit: IntGauge,
     catalog_info: IntGaugeVec,
     catalog: CatalogInfo,
     catalog_reloads_applied: IntCounter,
@@ -295,6 +296,14 @@ impl Metrics {
                 "When the last ledger commit finished, in seconds since the Unix epoch.",
             ),
         )?;
+        let ledger_commit = register(
+            &r,
+            IntGauge::new(
+                "ratewire_ledger_commit",
+                "The ledger's latest commit, as this process opened it or last committed; \
+                 with ratewire_ledger_mirror_commit, how many commits the mirror is behind.",
+            ),
+        )?;
         let catalog_info = register(
             &r,
             IntGaugeVec::new(
@@ -379,6 +388,7 @@ impl Metrics {
             ledger_commit_bytes,
             ledger_commit_duration,
             ledger_last_commit,
+            ledger_commit,
             catalog_info,
             catalog: CatalogInfo::default(),
             catalog_reloads_applied: reloads.with_label_values(&["applied"]),
@@ -486,8 +496,14 @@ impl Metrics {
         self.event_to_commit.local()
     }
 
-    /// A ledger commit of `bytes` of Parquet succeeded after `took`.
-    pub(crate) fn committed(&self, bytes: u64, took: Duration) {
+    /// The ledger was opened at commit `sequence` (0: a new ledger).
+    pub(crate) fn ledger_opened(&self, sequence: u64) {
+        self.ledger_commit.set(i64::try_from(sequence).unwrap_or(i64::MAX));
+    }
+
+    /// Ledger commit `sequence`, of `bytes` of Parquet, succeeded after `took`.
+    pub(crate) fn committed(&self, sequence: u64, bytes: u64, took: Duration) {
+        self.ledger_commit.set(i64::try_from(sequence).unwrap_or(i64::MAX));
         self.ledger_commits.inc();
         self.ledger_commit_bytes.inc_by(bytes);
         self.ledger_commit_duration.observe(took.as_secs_f64());
@@ -626,6 +642,7 @@ mod tests {
             "ratewire_ledger_commit_bytes_total",
             "ratewire_ledger_commit_duration_seconds",
             "ratewire_ledger_last_commit_timestamp_seconds",
+            "ratewire_ledger_commit",
             "ratewire_catalog_reloads_total",
             "ratewire_accounts_below_threshold",
             "ratewire_ledger_mirror_pushes_total",
@@ -659,8 +676,9 @@ mod tests {
         tally[Metrics::reject_index(RejectCode::MalformedJson)] = 2;
         tally[Metrics::reject_index(RejectCode::DuplicateEvent)] = 1;
         m.rated_batch(11, 1, &tally, Duration::from_millis(3));
-        m.committed(4096, Duration::from_millis(20));
-        m.committed(1000, Duration::from_millis(20));
+        m.ledger_opened(40);
+        m.committed(41, 4096, Duration::from_millis(20));
+        m.committed(42, 1000, Duration::from_millis(20));
         m.queue_capacity(Queue::Worker, 16);
         m.queue_depth(Queue::Ledger, 3);
         m.accounts_below_threshold(4);
@@ -684,6 +702,7 @@ mod tests {
             ("ratewire_ledger_commits_total", 2.0),
             ("ratewire_ledger_commit_bytes_total", 5096.0),
             ("ratewire_ledger_commit_duration_seconds_count", 2.0),
+            ("ratewire_ledger_commit", 42.0),
             ("ratewire_queue_capacity{queue=\"worker\"}", 16.0),
             ("ratewire_queue_depth{queue=\"ledger\"}", 3.0),
             ("ratewire_queue_depth{queue=\"worker\"}", 0.0),
@@ -750,7 +769,7 @@ mod tests {
 
         m.commit_failed();
         assert_eq!(m.not_ready(&check), ["ledger: the last commit failed"]);
-        m.committed(1, Duration::ZERO);
+        m.committed(1, 1, Duration::ZERO);
         let missing = ReadyCheck { ledger_dir: dir.path().join("missing"), ..check.clone() };
         let reasons = m.not_ready(&missing);
         assert!(reasons.len() == 1 && reasons[0].starts_with("ledger: ") && reasons[0].contains("not writable"));

@@ -99,6 +99,7 @@ impl LedgerStage {
             let key = PartitionKey { topic: s.topic.as_str().into(), partition: s.partition };
             states.insert(key, state::encode_partition(s)?);
         }
+        metrics.ledger_opened(ledger.sequence());
         let output = Output::default();
         Ok(Self { ledger, side, workers, states, pending: BTreeMap::new(), output, recycle, metrics })
     }
@@ -203,7 +204,7 @@ impl LedgerStage {
         let ledger_started = Instant::now();
         let manifest = self.ledger.commit(&commit)?;
         let bytes = manifest.files.iter().map(|f| f.bytes).sum();
-        self.metrics.committed(bytes, ledger_started.elapsed());
+        self.metrics.committed(manifest.sequence, bytes, ledger_started.elapsed());
         self.observe_event_to_commit(&output.rated, &rejects, Utc::now());
         self.metrics.stage(Stage::LedgerCommit, started.elapsed());
         committed.sequence = manifest.sequence;
