@@ -22,6 +22,15 @@ pub const PARTITIONS_MAX: usize = 4096;
 /// barriers in flight between the source and the ledger.
 pub const BARRIERS_IN_FLIGHT_MAX: usize = 64;
 
+/// Segments each rate worker may have waiting for the ledger stage: the
+/// next commit's, and one more, while the ledger stage writes one. A
+/// segment holds what its worker rated between two barriers, up to a
+/// commit's records (`ledger.commit_rows_max`), so its queue is bounded in
+/// segments, not in `pipeline.queue_batches_max` batches: the memory in
+/// flight stays a few commits' records however far the workers could run
+/// ahead of a slow ledger.
+pub const SEGMENTS_QUEUED_PER_WORKER: usize = 2;
+
 /// How often librdkafka reports the consumer's statistics (broker states,
 /// partition ends), in milliseconds: the age of the lag metrics and of
 /// `/readyz`'s broker and lag checks.

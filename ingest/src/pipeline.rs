@@ -32,7 +32,7 @@ use ratewire_rater::money::Currency;
 use ratewire_rater::{Rated, RaterConfig, RejectCode};
 use rust_decimal::Decimal;
 
-use crate::bounds::{BARRIERS_IN_FLIGHT_MAX, POLL_TIMEOUT_MS};
+use crate::bounds::{BARRIERS_IN_FLIGHT_MAX, POLL_TIMEOUT_MS, SEGMENTS_QUEUED_PER_WORKER};
 use crate::error::Error;
 use crate::handoff::Handoff;
 use crate::message::{Message, PartitionKey};
@@ -255,8 +255,9 @@ impl Pipeline {
 
         let queue = options.queue_batches_max.max(1);
         metrics.queue_capacity(Queue::Worker, queue * workers);
-        metrics.queue_capacity(Queue::Ledger, queue * workers);
-        let (segment_tx, segment_rx) = bounded::<Segment>(queue * workers);
+        let segments = SEGMENTS_QUEUED_PER_WORKER * workers;
+        metrics.queue_capacity(Queue::Ledger, segments);
+        let (segment_tx, segment_rx) = bounded::<Segment>(segments);
         let (ack_tx, ack_rx) = bounded::<Committed>(BARRIERS_IN_FLIGHT_MAX);
         std::thread::scope(|scope| {
             let mut work_txs = Vec::with_capacity(workers);
