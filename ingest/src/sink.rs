@@ -234,3 +234,58 @@ impl LedgerStage {
         local.flush();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crossbeam_channel::bounded;
+
+    use super::*;
+
+    struct NoSideOutput;
+
+    impl SideOutput for NoSideOutput {
+        fn dead_letter(&mut self, _: &RejectedEvent) -> Result<(), Error> {
+            Ok(())
+        }
+
+        fn action(&mut self, _: &Action) -> Result<(), Error> {
+            Ok(())
+        }
+
+        fn flush(&mut self) -> Result<(), Error> {
+            Ok(())
+        }
+    }
+
+    fn segment(barrier: u64, partition: i32, capacity: usize) -> Segment {
+        let mut segment = Segment { barrier, consumed: 5, ..Segment::default() };
+        segment.output.rated = Vec::with_capacity(capacity);
+        let (from, to) = ((i64::try_from(barrier).unwrap() - 1) * 5, i64::try_from(barrier).unwrap() * 5);
+        segment.ranges.push(SourceRange { source: "events".into(), partition, from, to });
+        segment
+    }
+
+    #[test]
+    fn the_segments_record_buffers_go_back_to_the_workers() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ledger, _) = Ledger::open(dir.path()).unwrap();
+        let (recycle, recycled) = bounded(2);
+        let metrics = Arc::new(Metrics::new().unwrap());
+        let mut stage = LedgerStage::new(ledger, Box::new(NoSideOutput), 2, &[], recycle, metrics).unwrap();
+
+        assert!(stage.accept(segment(1, 0, 1000)).unwrap().is_none(), "waits for the other worker");
+        let committed = stage.accept(segment(1, 1, 2000)).unwrap().expect("both segments are in");
+        assert_eq!((committed.sequence, committed.consumed), (1, 10));
+        let mut capacities: Vec<usize> = recycled.try_iter().map(|b: Vec<Rated>| b.capacity()).collect();
+        capacities.sort_unstable();
+        assert_eq!(capacities, [1000, 2000], "both buffers come back, emptied, with their room");
+
+        // The channel holds two: a buffer beyond that is dropped, and the
+        // commit goes on.
+        for barrier in [2, 3] {
+            stage.accept(segment(barrier, 0, 10)).unwrap();
+            assert_eq!(stage.accept(segment(barrier, 1, 10)).unwrap().unwrap().sequence, barrier);
+        }
+        assert_eq!(recycled.try_iter().count(), 2);
+    }
+}
