@@ -260,8 +260,9 @@ mod tests {
     fn segment(barrier: u64, partition: i32, capacity: usize) -> Segment {
         let mut segment = Segment { barrier, consumed: 5, ..Segment::default() };
         segment.output.rated = Vec::with_capacity(capacity);
-        let (from, to) = ((i64::try_from(barrier).unwrap() - 1) * 5, i64::try_from(barrier).unwrap() * 5);
-        segment.ranges.push(SourceRange { source: "events".into(), partition, from, to });
+        // Five messages a barrier: barrier n covers offsets 5(n-1) to 5n.
+        let to = i64::try_from(barrier).unwrap() * 5;
+        segment.ranges.push(SourceRange { source: "events".into(), partition, from: to - 5, to });
         segment
     }
 
