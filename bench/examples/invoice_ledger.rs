@@ -23,7 +23,7 @@ use chrono::{NaiveDate, TimeZone, Utc};
 use ratewire_ledger::{Commit, Ledger, SourceRange};
 use ratewire_rater::money::Currency;
 use ratewire_rater::time::Period;
-use ratewire_rater::{Applied, Draws, Rated, RecordKind};
+use ratewire_rater::{AccountId, Applied, Draws, Rated, RecordKind};
 use rust_decimal::Decimal;
 
 #[global_allocator]
@@ -65,7 +65,7 @@ fn main() -> anyhow::Result<()> {
     if recovery.sequence != 0 {
         bail!("{dir} already holds a ledger");
     }
-    let names: Vec<Arc<str>> = (0..accounts).map(|a| Arc::from(format!("A{a:07}"))).collect();
+    let names: Vec<AccountId> = (0..accounts).map(|a| AccountId::from(format!("A{a:07}"))).collect();
     let catalog_version: Arc<str> = Arc::from("bench-1");
     let services: [Arc<str>; 4] = ["voice", "sms", "data", "fee"].map(Arc::from);
     let tariffs: Vec<Arc<str>> = TARIFFS.iter().map(|t| Arc::from(*t)).collect();
@@ -119,7 +119,7 @@ fn main() -> anyhow::Result<()> {
                 records.push(Rated {
                     event_id: format!("e{n}"),
                     kind,
-                    account: Arc::clone(&names[usize::try_from(account)?]),
+                    account: names[usize::try_from(account)?].clone(),
                     service: Arc::clone(&services[service]),
                     zone: None,
                     destination: None,

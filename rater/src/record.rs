@@ -58,6 +58,11 @@ pub struct Draw {
     pub remaining: Decimal,
 }
 
+/// An account id. Ids of up to 23 bytes are held inline, so that copying
+/// one into every record, and dropping it, touches no shared counter or
+/// other allocation.
+pub type AccountId = smol_str::SmolStr;
+
 /// A rated (booked) record: everything finance and audit need.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Rated {
@@ -66,7 +71,7 @@ pub struct Rated {
     /// What this books.
     pub kind: RecordKind,
     /// Account id.
-    pub account: Arc<str>,
+    pub account: AccountId,
     /// Service name, or the fee id for recurring fees.
     pub service: Arc<str>,
     /// Destination zone matched, if any.
@@ -184,7 +189,7 @@ impl ActionReason {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Action {
     /// The account.
-    pub account: Arc<str>,
+    pub account: AccountId,
     /// What to do.
     pub kind: ActionKind,
     /// Why.
@@ -281,7 +286,7 @@ pub struct Fact {
     /// triggered the action (`<account>/<period>/close` at a period close).
     pub event_id: String,
     /// Account id.
-    pub account: Arc<str>,
+    pub account: AccountId,
     /// What happened.
     pub kind: FactKind,
     /// An event, or the rater.

@@ -18,6 +18,7 @@ use smallvec::SmallVec;
 use crate::accounts::{AccountRef, AccountStatus};
 use crate::clock::ZoneClock;
 use crate::money::Currency;
+use crate::record::AccountId;
 use crate::tables::{BalanceId, MAIN_BALANCE, PlanId, Tables};
 use crate::time::{LocalInstant, Period};
 
@@ -39,7 +40,7 @@ pub struct Balance {
 #[derive(Debug, Clone)]
 pub struct AccountState {
     /// Account id.
-    pub id: Arc<str>,
+    pub id: AccountId,
     /// Time zone of its clock.
     pub tz: Tz,
     /// Currency override from reference data.
@@ -101,7 +102,7 @@ impl AccountState {
     #[must_use]
     pub fn new(account: &AccountRef, tables: &Tables) -> Self {
         let mut state = Self {
-            id: account.id.clone(),
+            id: AccountId::new(&account.id),
             tz: account.time_zone,
             currency: account.currency,
             partner: account.partner.as_deref().map(Arc::from),

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
+use smol_str::SmolStr;
 
 pub use account::AccountState;
 pub use charge::to_increments;
@@ -59,12 +60,10 @@ pub struct Rater {
     accounts: Arc<Accounts>,
     config: RaterConfig,
     states: Vec<AccountState>,
-    /// Slot by the account id's hash: the id itself is compared in the
-    /// state, which rating reads anyway, so a lookup touches no other memory.
-    index: HashMap<u64, u32, foldhash::fast::RandomState>,
-    /// Slots of ids whose hash another id had first.
-    collided: HashMap<Arc<str>, u32>,
-    ids: foldhash::fast::FixedState,
+    /// Slot by account id. The ids are kept inline in the table (up to 23
+    /// bytes), so a lookup compares them in the bucket it probes anyway
+    /// rather than following a pointer to the id's own allocation.
+    index: HashMap<SmolStr, u32, foldhash::fast::RandomState>,
     devices: foldhash::fast::FixedState,
 }
 
@@ -78,8 +77,6 @@ impl Rater {
             config,
             states: Vec::new(),
             index: HashMap::default(),
-            collided: HashMap::new(),
-            ids: foldhash::fast::FixedState::with_seed(0x6163_636f_756e_7473),
             devices: foldhash::fast::FixedState::with_seed(0x7261_7465_7769_7265),
         }
     }
@@ -230,24 +227,12 @@ impl Rater {
         let i = self.states.len();
         let slot = u32::try_from(i).unwrap_or(u32::MAX);
         self.states.push(AccountState::new(reference, &self.tables));
-        match self.index.entry(self.ids.hash_one(account)) {
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(slot);
-            }
-            std::collections::hash_map::Entry::Occupied(_) => {
-                self.collided.insert(reference.id.clone(), slot);
-            }
-        }
+        self.index.insert(SmolStr::new(account), slot);
         Ok(i)
     }
 
     fn find(&self, account: &str) -> Option<usize> {
-        if let Some(&i) = self.index.get(&self.ids.hash_one(account))
-            && &*self.states[i as usize].id == account
-        {
-            return Some(i as usize);
-        }
-        self.collided.get(account).map(|&i| i as usize)
+        self.index.get(account).map(|&i| i as usize)
     }
 }
 

@@ -75,7 +75,7 @@ use ratewire_rater::event::{Body, Event, Money, Usage};
 use ratewire_rater::money::Currency;
 use ratewire_rater::reject::RejectCode;
 use ratewire_rater::time::Period;
-use ratewire_rater::{Draw, Rated, RecordKind};
+use ratewire_rater::{AccountId, Draw, Rated, RecordKind};
 use rust_decimal::Decimal;
 
 use self::arith::{Policy, round_event};
@@ -293,7 +293,7 @@ impl Rater<'_> {
         Rated {
             event_id: id,
             kind,
-            account: Arc::from(state.account.id.as_str()),
+            account: AccountId::from(state.account.id.as_str()),
             service: Arc::from(service),
             zone: None,
             destination: None,
