@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 
 use arrow_array::RecordBatch;
 use chrono::{DateTime, NaiveDate, Utc};
-use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -416,6 +416,13 @@ mod tests {
             for column in group.columns() {
                 assert!(matches!(column.compression(), Compression::ZSTD(_)), "{:?}", column.column_path());
                 assert!(column.statistics().is_some(), "{:?}", column.column_path());
+                // Unique event ids are stored plain; the account, repeated, in a dictionary.
+                let dictionary = column.dictionary_page_offset().is_some();
+                match column.column_path().string().as_str() {
+                    "event_id" => assert!(!dictionary, "event_id has a dictionary"),
+                    "account" => assert!(dictionary, "account has no dictionary"),
+                    _ => {}
+                }
             }
         }
         assert!(meta.column_index().is_some(), "column index");
