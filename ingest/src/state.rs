@@ -4,9 +4,10 @@
 //! Rating state is held per source partition (the events of an account come
 //! on one partition, keyed by account), so that a partition's state can move
 //! with it. A rate worker serializes a partition's state when a barrier
-//! finds it changed; the ledger stage keeps the latest bytes of every
-//! partition and writes them all with each commit, since recovery reads the
-//! latest checkpoint only.
+//! finds it changed, from each account's entry as serialized at the last
+//! barrier it changed at ([`encode_partition_parts`]); the ledger stage
+//! keeps the latest bytes of every partition and writes them all with each
+//! commit, since recovery reads the latest checkpoint only.
 //!
 //! The format is binary, [postcard] (varint integers, length-prefixed
 //! strings, enum variants by index), as the state is written with every
@@ -23,7 +24,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use ratewire_rater::Checkpoint;
+use ratewire_rater::{AccountCheckpoint, Checkpoint};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
@@ -63,6 +64,36 @@ struct JsonBlob {
 pub(crate) fn encode_partition(state: &PartitionState) -> Result<Arc<[u8]>, Error> {
     let mut bytes = Vec::new();
     postcard::serialize_with_flavor(state, Extend(&mut bytes)).map_err(|e| Error::Checkpoint(e.to_string()))?;
+    Ok(Arc::from(bytes))
+}
+
+/// One account's entry serialized: an element of the accounts sequence in
+/// the bytes of [`encode_partition`].
+pub(crate) fn encode_account(account: &AccountCheckpoint, into: &mut Vec<u8>) -> Result<(), Error> {
+    postcard::serialize_with_flavor(account, Extend(into)).map_err(|e| Error::Checkpoint(e.to_string()))
+}
+
+/// One partition's state serialized from its accounts' entries, each
+/// serialized by [`encode_account`]: the bytes [`encode_partition`] writes
+/// for the whole state, without serializing again the accounts that did not
+/// change.
+pub(crate) fn encode_partition_parts<'a>(
+    topic: &str,
+    partition: i32,
+    next: i64,
+    catalog_version: &str,
+    accounts: impl ExactSizeIterator<Item = &'a [u8]> + Clone,
+) -> Result<Arc<[u8]>, Error> {
+    let size: usize = accounts.clone().map(<[u8]>::len).sum();
+    let mut bytes = Vec::with_capacity(size + topic.len() + catalog_version.len() + 32);
+    // Postcard writes a struct as its fields in order, and a sequence as
+    // its length then its elements: the fields of `PartitionState` up to
+    // `state.accounts`, then that sequence.
+    let head = (topic, partition, next, catalog_version, accounts.len());
+    postcard::serialize_with_flavor(&head, Extend(&mut bytes)).map_err(|e| Error::Checkpoint(e.to_string()))?;
+    for account in accounts {
+        bytes.extend_from_slice(account);
+    }
     Ok(Arc::from(bytes))
 }
 
@@ -144,7 +175,7 @@ fn decode_json(checkpoint: &[u8]) -> Result<Vec<PartitionState>, Error> {
 
 #[cfg(test)]
 mod tests {
-    use ratewire_rater::{AccountCheckpoint, AccountStatus, ActionReason, CounterCheckpoint};
+    use ratewire_rater::{AccountStatus, ActionReason, CounterCheckpoint};
     use rust_decimal::Decimal;
 
     use super::*;
@@ -226,6 +257,33 @@ mod tests {
         let hex: String = blob(&[s.clone()]).iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(hex, expected.replace(' ', ""));
         assert_eq!(decode(&blob(&[s.clone()])).unwrap(), [s]);
+    }
+
+    #[test]
+    fn a_partition_from_its_accounts_entries_is_the_whole_partition() {
+        for accounts in [vec![], vec![account()], vec![account(), AccountCheckpoint { id: "B".into(), ..account() }]] {
+            let mut s = state("events", 300, 1 << 40);
+            s.state.accounts = accounts;
+            let entries: Vec<Vec<u8>> = s
+                .state
+                .accounts
+                .iter()
+                .map(|a| {
+                    let mut bytes = Vec::new();
+                    encode_account(a, &mut bytes).unwrap();
+                    bytes
+                })
+                .collect();
+            let parts = encode_partition_parts(
+                &s.topic,
+                s.partition,
+                s.next,
+                &s.state.catalog_version,
+                entries.iter().map(Vec::as_slice),
+            )
+            .unwrap();
+            assert_eq!(parts, encode_partition(&s).unwrap());
+        }
     }
 
     #[test]

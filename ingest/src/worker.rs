@@ -15,13 +15,15 @@ use chrono::{DateTime, Utc};
 use crossbeam_channel::Receiver;
 use ratewire_ledger::{RejectedEvent, SourceRange};
 use ratewire_rater::dedup::{EventIds, duplicate};
-use ratewire_rater::{ActionReason, Checkpoint, Output, Rated, Rater, RaterConfig, RejectCode, decode_bounded};
+use ratewire_rater::{
+    AccountCheckpoint, ActionReason, Checkpoint, Output, Rated, Rater, RaterConfig, RejectCode, decode_bounded,
+};
 
 use crate::error::Error;
 use crate::message::{Message, PartitionKey};
 use crate::metrics::{Metrics, Tally};
 use crate::reference::{Reference, ReferenceHandle};
-use crate::state::{PartitionState, encode_partition};
+use crate::state::{PartitionState, encode_account, encode_partition_parts};
 
 /// What a worker is handed.
 #[derive(Debug)]
@@ -70,6 +72,17 @@ struct Partition {
     /// Its accounts below a threshold, as of the last barrier (or the
     /// restored checkpoint).
     below: i64,
+    /// Each account's checkpoint entry as of the last barrier, in the
+    /// rater's first-seen order: a barrier serializes again only the
+    /// accounts rated since.
+    entries: Vec<Entry>,
+}
+
+/// One account's checkpoint entry, serialized.
+#[derive(Debug, Default)]
+struct Entry {
+    bytes: Vec<u8>,
+    below: bool,
 }
 
 /// The state of the partitions one worker owns.
@@ -249,7 +262,7 @@ impl Worker {
             next = saved.next;
             below = below_threshold(&saved.state);
         }
-        Ok(Partition { rater, next, first: None, dirty: false, below })
+        Ok(Partition { rater, next, first: None, dirty: false, below, entries: Vec::new() })
     }
 
     /// Closes the segment at barrier `barrier` and returns it.
@@ -274,18 +287,25 @@ impl Worker {
                     to: p.next,
                 });
             }
-            let state = PartitionState {
-                topic: key.topic.to_string(),
-                partition: key.partition,
-                next: p.next,
-                state: p.rater.checkpoint(),
-            };
-            // The checkpoint walks every account already; counting them
-            // here keeps the gauge off the rating path.
-            let below = below_threshold(&state.state);
+            for (slot, account) in p.rater.checkpoint_changed() {
+                // Slots count up from 0 as the rater meets accounts.
+                if slot >= p.entries.len() {
+                    p.entries.resize_with(slot + 1, Entry::default);
+                }
+                let entry = &mut p.entries[slot];
+                entry.below = is_below(&account);
+                entry.bytes.clear();
+                encode_account(&account, &mut entry.bytes)?;
+            }
+            // Counted here, from the entries, to keep the gauge off the
+            // rating path.
+            let below = i64::try_from(p.entries.iter().filter(|e| e.below).count()).unwrap_or(i64::MAX);
             self.metrics.accounts_below_threshold(below - p.below);
             p.below = below;
-            segment.states.push(((*key).clone(), encode_partition(&state)?));
+            let entries = p.entries.iter().map(|e| e.bytes.as_slice());
+            let version = &p.rater.tables().version;
+            let state = encode_partition_parts(&key.topic, key.partition, p.next, version, entries)?;
+            segment.states.push(((*key).clone(), state));
             p.dirty = false;
         }
         Ok(segment)
@@ -296,6 +316,11 @@ impl Worker {
 /// threshold (the notice was sent and the balance has not come back) or
 /// beyond the credit limit (the rater blocked them for it).
 fn below_threshold(checkpoint: &Checkpoint) -> i64 {
-    let below = checkpoint.accounts.iter().filter(|a| a.low_notified || a.blocked == Some(ActionReason::CreditLimit));
-    i64::try_from(below.count()).unwrap_or(i64::MAX)
+    i64::try_from(checkpoint.accounts.iter().filter(|a| is_below(a)).count()).unwrap_or(i64::MAX)
+}
+
+/// Whether an account is below the low-balance threshold or beyond its
+/// credit limit, as [`below_threshold`] counts.
+fn is_below(account: &AccountCheckpoint) -> bool {
+    account.low_notified || account.blocked == Some(ActionReason::CreditLimit)
 }

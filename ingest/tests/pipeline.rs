@@ -214,6 +214,14 @@ fn run_counted(
 
 /// What rating the stream in one pass, partition by partition, books.
 fn expected(messages: &[Message]) -> (u64, u64, i128) {
+    let (_, out, rejected) = one_pass(messages);
+    let gross = out.rated.iter().map(|r| to_units(r.gross)).sum();
+    (out.rated.len() as u64, rejected, gross)
+}
+
+/// The stream rated in one pass: each partition's rater, the output and
+/// how many messages were rejected.
+fn one_pass(messages: &[Message]) -> (HashMap<i32, Rater>, Output, u64) {
     let handle = reference();
     let r = handle.load();
     let mut raters: HashMap<i32, Rater> = HashMap::new();
@@ -237,8 +245,7 @@ fn expected(messages: &[Message]) -> (u64, u64, i128) {
         }
     }
     rejected += out.rejected.len() as u64;
-    let gross = out.rated.iter().map(|r| to_units(r.gross)).sum();
-    (out.rated.len() as u64, rejected, gross)
+    (raters, out, rejected)
 }
 
 fn ledger_totals(dir: &Path) -> (u64, u64, i128) {
@@ -262,6 +269,7 @@ fn every_message_is_booked_once_rated_or_rejected() {
         assert_eq!(summary.consumed, messages.len() as u64);
         assert_eq!(summary.rejected, rejected);
         assert_eq!(ledger_totals(dir.path()), (rated, rejected, gross), "{workers} workers");
+        assert_checkpoint_is_one_pass(dir.path(), &messages);
         // Every reject went to the dead-letter output, named by its offset.
         let published = side.lock().unwrap();
         assert_eq!(published.dead_letters.len() as u64, rejected);
@@ -269,6 +277,20 @@ fn every_message_is_booked_once_rated_or_rejected() {
         // The source was told the ledger's positions, for lag monitoring.
         let committed: i64 = source.committed.iter().map(|r| r.to - r.from).sum();
         assert_eq!(committed, messages.len() as i64);
+    }
+}
+
+/// The checkpoint of the ledger's last commit holds each partition's state
+/// as rating the stream in one pass leaves it, although each barrier
+/// serializes only the accounts rated since the previous one.
+fn assert_checkpoint_is_one_pass(dir: &Path, messages: &[Message]) {
+    let (mut raters, ..) = one_pass(messages);
+    let (_, recovery) = Ledger::open(dir).unwrap();
+    let states = ratewire_ingest::state::decode(&recovery.checkpoint).unwrap();
+    assert_eq!(states.len(), raters.len());
+    for state in states {
+        let rater = raters.remove(&state.partition).unwrap();
+        assert_eq!(state.state, rater.checkpoint(), "partition {}", state.partition);
     }
 }
 
@@ -294,4 +316,5 @@ fn stops_and_restarts_that_replay_the_source_book_nothing_twice() {
     consumed += run(dir.path(), &mut source, 3, &side).consumed;
     assert_eq!(consumed, messages.len() as u64, "each message consumed once over all runs");
     assert_eq!(ledger_totals(dir.path()), expected);
+    assert_checkpoint_is_one_pass(dir.path(), &messages);
 }

@@ -111,3 +111,42 @@ fn a_checkpoint_restores_only_into_a_fresh_rater() {
     let mut fresh = Rater::new(tables, accounts, RaterConfig::default());
     assert!(fresh.restore(&unknown).unwrap_err().to_string().contains("NOPE"));
 }
+
+#[test]
+fn changed_entries_keep_the_checkpoint_up_to_date() -> Result<()> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
+    let mut dirs: Vec<_> = fs::read_dir(&root)?.filter_map(Result::ok).map(|e| e.path()).collect();
+    dirs.sort();
+    let mut steps = 0;
+    for dir in dirs {
+        let Some(case) = load(&dir)? else { continue };
+        let mut rater = Rater::new(case.tables.clone(), case.accounts.clone(), RaterConfig::default());
+        let mut out = Output::default();
+        let mut kept = Vec::new();
+        // After every event: only its account's entry is handed over (none
+        // once it has been), and the kept entries are the whole checkpoint.
+        for event in &case.events {
+            rater.rate(event, case.now, &mut out);
+            let changed = rater.checkpoint_changed();
+            ensure!(changed.len() <= 1, "{}: one event changed {} accounts", dir.display(), changed.len());
+            for (slot, entry) in changed {
+                ensure!(entry.id == event.account, "{}: {} changed for {}", dir.display(), entry.id, event.id);
+                if slot == kept.len() {
+                    kept.push(entry);
+                } else {
+                    kept[slot] = entry;
+                }
+            }
+            ensure!(rater.checkpoint_changed().is_empty(), "{}: the marks were not cleared", dir.display());
+            ensure!(kept == rater.checkpoint().accounts, "{}: after {} the entries disagree", dir.display(), event.id);
+            steps += 1;
+        }
+        // A restored rater hands over every account first.
+        let mut restored = Rater::new(case.tables.clone(), case.accounts.clone(), RaterConfig::default());
+        restored.restore(&rater.checkpoint())?;
+        let all: Vec<_> = restored.checkpoint_changed().into_iter().map(|(_, entry)| entry).collect();
+        ensure!(all == kept, "{}: a restored rater handed over other entries", dir.display());
+    }
+    ensure!(steps > 100, "only {steps} events ran");
+    Ok(())
+}

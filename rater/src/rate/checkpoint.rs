@@ -104,6 +104,22 @@ impl Rater {
         }
     }
 
+    /// The checkpoint entries of the accounts whose state may have changed
+    /// since the last call (every account at the first), each with its
+    /// position in [`Checkpoint::accounts`]. Put over the entries of the
+    /// earlier calls, they make [`Rater::checkpoint`]'s accounts, without
+    /// saving every account each time.
+    pub fn checkpoint_changed(&mut self) -> Vec<(usize, AccountCheckpoint)> {
+        let tables = &*self.tables;
+        let mut entries = Vec::new();
+        for (slot, changed) in self.changed.iter_mut().enumerate() {
+            if std::mem::take(changed) {
+                entries.push((slot, save(tables, &self.states[slot])));
+            }
+        }
+        entries
+    }
+
     /// Restores the state of a checkpoint into a fresh rater.
     pub fn restore(&mut self, checkpoint: &Checkpoint) -> Result<(), RestoreError> {
         if !self.states.is_empty() {

@@ -60,6 +60,9 @@ pub struct Rater {
     accounts: Arc<Accounts>,
     config: RaterConfig,
     states: Vec<AccountState>,
+    /// By slot: whether the state may have changed since the last
+    /// [`Rater::checkpoint_changed`].
+    changed: Vec<bool>,
     /// Slot by account id. The ids are kept inline in the table (up to 23
     /// bytes), so a lookup compares them in the bucket it probes anyway
     /// rather than following a pointer to the id's own allocation.
@@ -76,6 +79,7 @@ impl Rater {
             accounts,
             config,
             states: Vec::new(),
+            changed: Vec::new(),
             index: HashMap::default(),
             devices: foldhash::fast::FixedState::with_seed(0x7261_7465_7769_7265),
         }
@@ -95,6 +99,7 @@ impl Rater {
         for state in &mut self.states {
             state.remap(&self.tables, &tables);
         }
+        self.changed.fill(true);
         self.tables = tables;
     }
 
@@ -105,6 +110,7 @@ impl Rater {
                 state.refresh(a, &self.tables);
             }
         }
+        self.changed.fill(true);
         self.accounts = accounts;
     }
 
@@ -212,9 +218,11 @@ impl Rater {
         }
     }
 
-    /// The state slot of an account, created from reference data on first sight.
+    /// The state slot of an account, created from reference data on first
+    /// sight, and marked as changed: the caller is about to rate with it.
     fn slot(&mut self, account: &str) -> Result<usize, Reject> {
         if let Some(i) = self.find(account) {
+            self.changed[i] = true;
             return Ok(i);
         }
         let Some(reference) = self.accounts.get(account) else {
@@ -227,6 +235,7 @@ impl Rater {
         let i = self.states.len();
         let slot = u32::try_from(i).unwrap_or(u32::MAX);
         self.states.push(AccountState::new(reference, &self.tables));
+        self.changed.push(true);
         self.index.insert(SmolStr::new(account), slot);
         Ok(i)
     }
