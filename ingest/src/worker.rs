@@ -273,9 +273,12 @@ impl Worker {
             debug_assert!(buffer.is_empty(), "a recycled buffer comes back empty");
             self.segment.output.rated = buffer;
         }
-        // Room for as many records as this segment had, at once: growing
-        // by doubling copies the records again and again.
-        self.segment.output.rated.reserve(segment.output.rated.len());
+        // Room for a quarter more records than this segment had, at once:
+        // growing by doubling copies the records into fresh pages, and the
+        // next segment is as often larger as smaller. Room not written to
+        // takes no memory.
+        let records = segment.output.rated.len();
+        self.segment.output.rated.reserve(records + records / 4);
         let mut touched: BTreeMap<&PartitionKey, &mut Partition> =
             self.partitions.iter_mut().filter(|(_, p)| p.dirty).collect();
         for (key, p) in &mut touched {
