@@ -579,14 +579,14 @@ impl Ctx<'_> {
                 return Ok(());
             }
             SubscriptionAction::ChangePlan => {
-                if let Some(old) = plan_version(tables, state, date).cloned() {
-                    fees(tables, state, &old, period, date, Sign::Credit, &prefix, self.event.time, out);
+                if let Some(old) = plan_version(tables, state, date) {
+                    fees(tables, state, old, period, date, Sign::Credit, &prefix, self.event.time, out);
                 }
                 state.plan = new_plan;
                 state.resolve(tables);
                 state.plan_since = Some(date);
-                if let Some(new) = plan_version(tables, state, date).cloned() {
-                    fees(tables, state, &new, period, date, Sign::Charge, &prefix, self.event.time, out);
+                if let Some(new) = plan_version(tables, state, date) {
+                    fees(tables, state, new, period, date, Sign::Charge, &prefix, self.event.time, out);
                 }
             }
             SubscriptionAction::Suspend => state.status = AccountStatus::Suspended,

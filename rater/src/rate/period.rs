@@ -108,8 +108,7 @@ pub(crate) fn start(
         rec.draws.push(Draw { balance: name, amount: -amount, remaining });
         out.rated.push(rec);
     }
-    let version = version.clone();
-    fees(tables, state, &version, period, from, Sign::Charge, id_prefix, time, out);
+    fees(tables, state, version, period, from, Sign::Charge, id_prefix, time, out);
 }
 
 /// Closes `period`: expiring balances lose what does not roll over, and a
