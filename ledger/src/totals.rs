@@ -15,6 +15,17 @@ const UNITS_PER_ONE: i128 = 10_i128.pow(DECIMAL_SCALE.unsigned_abs() as u32);
 /// The largest magnitude `Decimal128(38, 10)` holds, in units.
 const UNITS_MAX: i128 = 10_i128.pow(DECIMAL_PRECISION as u32) - 1;
 
+/// `10^n` for every scale a `Decimal` can have (0 to 28).
+const POW10: [i128; 29] = {
+    let mut table = [1_i128; 29];
+    let mut n = 1;
+    while n < table.len() {
+        table[n] = table[n - 1] * 10;
+        n += 1;
+    }
+    table
+};
+
 /// A decimal as `Decimal128(38, 10)` units.
 ///
 /// # Panics
@@ -23,13 +34,21 @@ const UNITS_MAX: i128 = 10_i128.pow(DECIMAL_PRECISION as u32) - 1;
 /// bug upstream (the rater's decoder refuses such values at the boundary).
 #[must_use]
 pub fn to_units(value: Decimal) -> i128 {
-    let scale = value.scale();
+    let scale = value.scale() as usize;
     let mantissa = value.mantissa();
-    let target = DECIMAL_SCALE.unsigned_abs() as u32;
+    let target = DECIMAL_SCALE.unsigned_abs() as usize;
     let units = if scale <= target {
-        mantissa.checked_mul(10_i128.pow(target - scale))
+        let factor = POW10[target - scale];
+        // Most amounts are under 2^64 units of their scale: times at most
+        // 10^10 (under 2^34), that cannot overflow, and the checked 128-bit
+        // multiplication, a library call, is left for the rest.
+        if mantissa.unsigned_abs() < 1 << 64 {
+            Some(mantissa.wrapping_mul(factor))
+        } else {
+            mantissa.checked_mul(factor)
+        }
     } else {
-        let divisor = 10_i128.pow(scale - target);
+        let divisor = POW10[scale - target];
         assert!(mantissa % divisor == 0, "{value} has more than {target} decimals: the ledger would round it");
         Some(mantissa / divisor)
     };
@@ -167,6 +186,20 @@ mod tests {
     #[should_panic(expected = "more than 10 decimals")]
     fn an_eleventh_decimal_is_refused() {
         let _ = to_units(dec("0.00000000001"));
+    }
+
+    #[test]
+    fn units_are_exact_around_the_64_bit_mantissa_boundary() {
+        // Below 2^64 the mantissa is scaled without an overflow check; at
+        // and above it, with one. Both give the exact product at every scale.
+        for mantissa in [(1_i128 << 64) - 1, 1 << 64, (1 << 64) + 1, 123_456_789, -(1 << 64), -((1 << 64) - 1)] {
+            for scale in 0..=10 {
+                let value = Decimal::from_i128_with_scale(mantissa, scale);
+                assert_eq!(to_units(value), mantissa * 10_i128.pow(10 - scale), "{value}");
+            }
+        }
+        // The largest Decimal, at scale 0, does not fit 38 digits with ten places.
+        assert!(std::panic::catch_unwind(|| to_units(Decimal::MAX)).is_err());
     }
 
     #[test]

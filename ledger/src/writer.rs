@@ -274,34 +274,38 @@ pub(crate) fn read_back(path: &Path, table: Table) -> Result<Totals, Error> {
 /// first of the paired checks around a write.
 fn expected_totals(rows: &Rows<'_>) -> Totals {
     let mut totals = Totals::zero(rows.table());
-    let mut add = |name: &str, value| {
-        if let Some(sum) = totals.sums.get_mut(name) {
-            *sum += crate::totals::to_units(value);
-        }
-    };
-    match rows {
+    let units = crate::totals::to_units;
+    // Summed apart and set once each: a lookup by column name per value
+    // cost more than the sums.
+    let sums = match rows {
         Rows::Draws(records) => {
-            for draw in records.iter().flat_map(|r| &r.draws) {
-                add("amount", draw.amount);
-            }
             totals.rows = records.iter().map(|r| r.draws.len() as u64).sum();
+            vec![("amount", records.iter().flat_map(|r| &r.draws).map(|d| units(d.amount)).sum())]
         }
         Rows::Rated(records) => {
+            let (mut gross, mut net, mut tax) = (0, 0, 0);
             for r in records {
-                add("gross", r.gross);
-                add("net", r.net);
-                add("tax", r.tax);
+                gross += units(r.gross);
+                net += units(r.net);
+                tax += units(r.tax);
             }
             totals.rows = records.len() as u64;
+            vec![("gross", gross), ("net", net), ("tax", tax)]
         }
-        Rows::Rejects(rejects, _) => totals.rows = rejects.len() as u64,
+        Rows::Rejects(rejects, _) => {
+            totals.rows = rejects.len() as u64;
+            Vec::new()
+        }
         Rows::Facts(facts) => {
-            for f in facts {
-                add("amount", f.amount);
-            }
             totals.rows = facts.len() as u64;
+            vec![("amount", facts.iter().map(|f| units(f.amount)).sum())]
         }
-        Rows::Merged(_, _, inputs) => totals.clone_from(inputs),
+        Rows::Merged(_, _, inputs) => return inputs.clone(),
+    };
+    for (name, sum) in sums {
+        if let Some(total) = totals.sums.get_mut(name) {
+            *total = sum;
+        }
     }
     totals
 }
