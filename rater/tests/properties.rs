@@ -873,7 +873,7 @@ impl Gen {
                     }
                 };
                 let account = account.map_or("ghost".to_string(), |a| accounts[a].id.clone());
-                Event { id: String::new(), account, time: self.time(&g.time, tz), body }
+                Event { id: String::new(), account: account.into(), time: self.time(&g.time, tz), body }
             })
             .collect();
         events.sort_by_key(|e| e.time);

@@ -192,7 +192,7 @@ fn collect(
                         };
                         let event = Event {
                             id: id.to_string(),
-                            account: account.to_string(),
+                            account: account.into(),
                             time: time(times, row),
                             body: Body::Usage(usage),
                         };
@@ -294,7 +294,7 @@ pub(super) fn rebuild(target: Period, read: &mut Read) -> Result<u64, Error> {
             "unblock" => (Body::Unblock { reason: fact.reason.clone() }, 0),
             other => return Err(cannot(format!("the event {id} has a fact of kind {other}, not {kind}"))),
         };
-        let event = Event { id, account: fact.account.clone(), time: fact.time, body };
+        let event = Event { id, account: fact.account.as_str().into(), time: fact.time, body };
         read.events.entry(period).or_default().entry(fact.account).or_default().push(Replay { event, rank });
     }
     let events = read.events.get(&target).map_or(0, |accounts| accounts.values().map(Vec::len).sum::<usize>());

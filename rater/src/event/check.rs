@@ -14,6 +14,7 @@ use super::{
     Usage, timestamp,
 };
 use crate::money::{Currency, LEDGER_SCALE, QUANTITY_MAX};
+use crate::record::AccountId;
 use crate::reject::{Reject, RejectCode};
 
 /// A CloudEvent when `specversion` is there, a native envelope otherwise.
@@ -38,7 +39,12 @@ fn native(raw: &Raw<'_>) -> Result<Event, Reject> {
     }
     let kind = required_str(&raw.kind, "kind")?;
     let body = body(kind, "kind", raw)?;
-    Ok(Event { id: id(&raw.id, "id")?, account: id(&raw.account, "account")?, time: time(&raw.time, "time")?, body })
+    Ok(Event {
+        id: id(&raw.id, "id")?,
+        account: account_id(&raw.account, "account")?,
+        time: time(&raw.time, "time")?,
+        body,
+    })
 }
 
 fn cloud_event(raw: &Raw<'_>) -> Result<Event, Reject> {
@@ -63,8 +69,11 @@ fn cloud_event(raw: &Raw<'_>) -> Result<Event, Reject> {
     let data = raw.data.as_deref().ok_or_else(|| missing("data"))?;
     let body = body(kind, "type", data)?;
     // The account is the CloudEvents subject, or data.account.
-    let account =
-        if raw.subject.is_present() { id(&raw.subject, "subject")? } else { id(&data.account, "data.account")? };
+    let account = if raw.subject.is_present() {
+        account_id(&raw.subject, "subject")?
+    } else {
+        account_id(&data.account, "data.account")?
+    };
     Ok(Event { id: id(&raw.id, "id")?, account, time: time(&raw.time, "time")?, body })
 }
 
@@ -143,6 +152,11 @@ fn required_str<'f>(f: &'f Field<'_>, name: &'static str) -> Result<&'f str, Rej
 #[inline]
 fn id(f: &Field<'_>, name: &'static str) -> Result<String, Reject> {
     optional_id(f, name)?.ok_or_else(|| missing(name))
+}
+
+/// An account id: checked as [`id`], held inline when short.
+fn account_id(f: &Field<'_>, name: &'static str) -> Result<AccountId, Reject> {
+    checked_id(f, name)?.map(AccountId::new).ok_or_else(|| missing(name))
 }
 
 #[inline(always)]

@@ -25,6 +25,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use crate::money::Currency;
+use crate::record::AccountId;
 use crate::reject::{Reject, RejectCode};
 use raw::Raw;
 
@@ -47,7 +48,7 @@ pub struct Event {
     /// Unique per event; a resent event carries the same id.
     pub id: String,
     /// The account the event belongs to (the Kafka key).
-    pub account: String,
+    pub account: AccountId,
     /// When it happened (start of a call or session).
     pub time: DateTime<Utc>,
     /// What happened.

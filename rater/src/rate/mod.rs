@@ -167,7 +167,7 @@ impl Rater {
     pub fn reject_event(&self, reject: Reject, event: &Event, out: &mut Output) {
         out.rejected.push(Rejected {
             event_id: Some(event.id.clone()),
-            account: Some(event.account.clone()),
+            account: Some(event.account.to_string()),
             reject,
             catalog_version: self.tables.version.clone(),
         });
