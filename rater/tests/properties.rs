@@ -449,7 +449,7 @@ fn envelope(e: &Event) -> String {
     match &e.body {
         Body::Usage(u) => {
             v["kind"] = "usage".into();
-            v["service"] = u.service.clone().into();
+            v["service"] = u.service.as_str().into();
             v["quantity"] = u.quantity.to_string().into();
             if let Some(unit) = &u.unit {
                 v["unit"] = unit.clone().into();
@@ -854,7 +854,7 @@ impl Gen {
                             if d.is_empty() { "0".to_string() } else { d }
                         });
                         Body::Usage(Usage {
-                            service: service.to_string(),
+                            service: service.into(),
                             quantity,
                             unit,
                             destination: destination.map(Arc::from),

@@ -183,7 +183,7 @@ fn collect(
                             });
                         }
                         let usage = Usage {
-                            service: services.value(row).to_string(),
+                            service: services.value(row).into(),
                             quantity: decimal(quantity, row),
                             unit: None,
                             destination: destination.map(Arc::from),

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
+use smol_str::SmolStr;
 
 use super::raw::{Field, Raw};
 use super::{
@@ -14,7 +15,6 @@ use super::{
     Usage, timestamp,
 };
 use crate::money::{Currency, LEDGER_SCALE, QUANTITY_MAX};
-use crate::record::AccountId;
 use crate::reject::{Reject, RejectCode};
 
 /// A CloudEvent when `specversion` is there, a native envelope otherwise.
@@ -41,7 +41,7 @@ fn native(raw: &Raw<'_>) -> Result<Event, Reject> {
     let body = body(kind, "kind", raw)?;
     Ok(Event {
         id: id(&raw.id, "id")?,
-        account: account_id(&raw.account, "account")?,
+        account: inline_id(&raw.account, "account")?,
         time: time(&raw.time, "time")?,
         body,
     })
@@ -70,9 +70,9 @@ fn cloud_event(raw: &Raw<'_>) -> Result<Event, Reject> {
     let body = body(kind, "type", data)?;
     // The account is the CloudEvents subject, or data.account.
     let account = if raw.subject.is_present() {
-        account_id(&raw.subject, "subject")?
+        inline_id(&raw.subject, "subject")?
     } else {
-        account_id(&data.account, "data.account")?
+        inline_id(&data.account, "data.account")?
     };
     Ok(Event { id: id(&raw.id, "id")?, account, time: time(&raw.time, "time")?, body })
 }
@@ -80,7 +80,7 @@ fn cloud_event(raw: &Raw<'_>) -> Result<Event, Reject> {
 fn body(kind: &str, kind_field: &'static str, raw: &Raw<'_>) -> Result<Body, Reject> {
     Ok(match kind {
         "usage" => Body::Usage(Usage {
-            service: id(&raw.service, "service")?,
+            service: inline_id(&raw.service, "service")?,
             quantity: quantity(&raw.quantity, "quantity")?,
             unit: optional_id(&raw.unit, "unit")?,
             destination: destination(&raw.destination)?,
@@ -154,9 +154,10 @@ fn id(f: &Field<'_>, name: &'static str) -> Result<String, Reject> {
     optional_id(f, name)?.ok_or_else(|| missing(name))
 }
 
-/// An account id: checked as [`id`], held inline when short.
-fn account_id(f: &Field<'_>, name: &'static str) -> Result<AccountId, Reject> {
-    checked_id(f, name)?.map(AccountId::new).ok_or_else(|| missing(name))
+/// An identifier checked as [`id`], held inline when short (account ids,
+/// service names): no allocation for the usual ones.
+fn inline_id(f: &Field<'_>, name: &'static str) -> Result<SmolStr, Reject> {
+    checked_id(f, name)?.map(SmolStr::new).ok_or_else(|| missing(name))
 }
 
 #[inline(always)]

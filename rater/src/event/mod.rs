@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
+use smol_str::SmolStr;
 
 use crate::money::Currency;
 use crate::record::AccountId;
@@ -100,8 +101,9 @@ pub enum Body {
 /// Usage of a service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Usage {
-    /// Service name from the catalog (`voice`, `data`, ...).
-    pub service: String,
+    /// Service name from the catalog (`voice`, `data`, ...), inline when
+    /// short, as service names are.
+    pub service: SmolStr,
     /// Amount used, in the service's unit; never negative.
     pub quantity: Decimal,
     /// The unit the sender meant; checked against the service's unit.
