@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, ensure};
@@ -44,6 +44,20 @@ fn load(dir: &Path) -> Result<Option<Case>> {
     Ok(Some(Case { tables: Arc::new(tables), accounts: Arc::new(accounts), events, now }))
 }
 
+/// Every golden case with a catalog that loads, in directory order.
+fn cases() -> Result<Vec<(PathBuf, Case)>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
+    let mut dirs: Vec<_> = fs::read_dir(&root)?.filter_map(Result::ok).map(|e| e.path()).collect();
+    dirs.sort();
+    let mut cases = Vec::new();
+    for dir in dirs {
+        if let Some(case) = load(&dir)? {
+            cases.push((dir, case));
+        }
+    }
+    Ok(cases)
+}
+
 fn rate(rater: &mut Rater, events: &[Event], now: DateTime<Utc>, out: &mut Output) {
     for e in events {
         rater.rate(e, now, out);
@@ -61,12 +75,8 @@ fn json(out: &Output) -> String {
 
 #[test]
 fn restoring_a_checkpoint_is_invisible() -> Result<()> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
-    let mut dirs: Vec<_> = fs::read_dir(&root)?.filter_map(Result::ok).map(|e| e.path()).collect();
-    dirs.sort();
     let mut splits = 0;
-    for dir in dirs {
-        let Some(case) = load(&dir)? else { continue };
+    for (dir, case) in cases()? {
         let config = RaterConfig::default();
         let mut whole = Output::default();
         let mut once = Rater::new(case.tables.clone(), case.accounts.clone(), config);
@@ -114,12 +124,8 @@ fn a_checkpoint_restores_only_into_a_fresh_rater() {
 
 #[test]
 fn changed_entries_keep_the_checkpoint_up_to_date() -> Result<()> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
-    let mut dirs: Vec<_> = fs::read_dir(&root)?.filter_map(Result::ok).map(|e| e.path()).collect();
-    dirs.sort();
     let mut steps = 0;
-    for dir in dirs {
-        let Some(case) = load(&dir)? else { continue };
+    for (dir, case) in cases()? {
         let mut rater = Rater::new(case.tables.clone(), case.accounts.clone(), RaterConfig::default());
         let mut out = Output::default();
         let mut kept = Vec::new();

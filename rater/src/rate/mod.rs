@@ -16,7 +16,6 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use smol_str::SmolStr;
 
 pub use account::AccountState;
 pub use charge::to_increments;
@@ -28,7 +27,7 @@ use self::period::{Sign, advance, fees, generated, plan_version};
 use self::settle::{Charge, check_main, settle};
 use crate::accounts::{AccountStatus, Accounts};
 use crate::event::{Body, Event, Money, SubscriptionAction, Usage};
-use crate::record::{Action, ActionKind, ActionReason, Draw, Fact, Output, Rated, RecordKind, Rejected};
+use crate::record::{AccountId, Action, ActionKind, ActionReason, Draw, Fact, Output, Rated, RecordKind, Rejected};
 use crate::reject::{Reject, RejectCode};
 use crate::tables::{MAIN_BALANCE, MATCHES_MAX, Model, PlanId, Tables, ZoneId, in_window};
 use crate::time::{LocalInstant, Period, local_midnight_utc};
@@ -66,7 +65,7 @@ pub struct Rater {
     /// Slot by account id. The ids are kept inline in the table (up to 23
     /// bytes), so a lookup compares them in the bucket it probes anyway
     /// rather than following a pointer to the id's own allocation.
-    index: HashMap<SmolStr, u32, foldhash::fast::RandomState>,
+    index: HashMap<AccountId, u32, foldhash::fast::RandomState>,
     devices: foldhash::fast::FixedState,
 }
 
@@ -236,7 +235,7 @@ impl Rater {
         let slot = u32::try_from(i).unwrap_or(u32::MAX);
         self.states.push(AccountState::new(reference, &self.tables));
         self.changed.push(true);
-        self.index.insert(SmolStr::new(account), slot);
+        self.index.insert(self.states[i].id.clone(), slot);
         Ok(i)
     }
 
