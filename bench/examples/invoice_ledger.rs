@@ -117,7 +117,7 @@ fn main() -> anyhow::Result<()> {
                 let partner_share =
                     if partner.is_some() { (net * Decimal::new(15, 2)).round_dp(10) } else { Decimal::ZERO };
                 records.push(Rated {
-                    event_id: format!("e{n}"),
+                    event_id: format!("e{n}").into(),
                     kind,
                     account: names[usize::try_from(account)?].clone(),
                     service: Arc::clone(&services[service]),

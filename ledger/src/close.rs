@@ -290,7 +290,7 @@ pub(crate) fn refuse_closed(rated: &[Rated], facts: &[Fact], closed: Period) -> 
         .chain(facts.iter().map(|f| (Table::Facts, &f.event_id, f.period)));
     for (table, event_id, period) in rows {
         if period <= closed {
-            return Err(Error::PeriodClosed { table, event_id: event_id.clone(), period, closed_through: closed });
+            return Err(Error::PeriodClosed { table, event_id: event_id.to_string(), period, closed_through: closed });
         }
     }
     Ok(())

@@ -58,7 +58,7 @@ pub(crate) fn rejected(offset: i64, account: Option<&str>) -> RejectedEvent {
     RejectedEvent {
         rejected: Rejected {
             event_id: None,
-            account: account.map(String::from),
+            account: account.map(Into::into),
             reject: Reject::payload(RejectCode::MalformedJson, "payload: not JSON"),
             catalog_version: Arc::from("test-1"),
         },

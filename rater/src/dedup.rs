@@ -7,10 +7,13 @@
 
 use std::collections::HashSet;
 
-/// Event ids already recorded.
+use crate::record::EventId;
+
+/// Event ids already recorded, held inline when short (see [`EventId`]):
+/// recording the usual id allocates nothing.
 #[derive(Debug, Default)]
 pub struct EventIds {
-    seen: HashSet<Box<str>, foldhash::fast::RandomState>,
+    seen: HashSet<EventId, foldhash::fast::RandomState>,
 }
 
 impl EventIds {
@@ -22,9 +25,7 @@ impl EventIds {
 
     /// Records `id` as booked.
     pub fn insert(&mut self, id: &str) {
-        if !self.seen.contains(id) {
-            self.seen.insert(id.into());
-        }
+        self.seen.insert(EventId::new(id));
     }
 
     /// How many distinct ids have been seen.

@@ -57,8 +57,8 @@ pub use rate::{
     RestoreError, to_increments,
 };
 pub use record::{
-    AccountId, Action, ActionKind, ActionReason, Applied, Draw, Draws, Fact, FactKind, FactSource, Output, Rated,
-    RecordKind, Rejected,
+    AccountId, Action, ActionKind, ActionReason, Applied, Draw, Draws, EventId, Fact, FactKind, FactSource, Output,
+    Rated, RecordKind, Rejected,
 };
 pub use reject::{Reject, RejectCode};
 pub use snapshot::CatalogHandle;

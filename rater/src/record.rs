@@ -6,6 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
+use smol_str::SmolStr;
 
 use crate::event::SubscriptionAction;
 use crate::money::Currency;
@@ -61,13 +62,18 @@ pub struct Draw {
 /// An account id. Ids of up to 23 bytes are held inline, so that copying
 /// one into every record, and dropping it, touches no shared counter or
 /// other allocation.
-pub type AccountId = smol_str::SmolStr;
+pub type AccountId = SmolStr;
+
+/// An event id, inline like [`AccountId`] when up to 23 bytes long, as the
+/// usual sequence-style ids are; a longer one (a UUID) is shared, so that
+/// copying it into a record is a reference count, not a copy.
+pub type EventId = SmolStr;
 
 /// A rated (booked) record: everything finance and audit need.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Rated {
     /// The event id (generated records derive theirs from account and period).
-    pub event_id: String,
+    pub event_id: EventId,
     /// What this books.
     pub kind: RecordKind,
     /// Account id.
@@ -79,10 +85,10 @@ pub struct Rated {
     /// For usage, the destination as sent (digits), which rerating prices
     /// again; `None` for other records and usage without one.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub destination: Option<Arc<str>>,
+    pub destination: Option<SmolStr>,
     /// For usage, the device as sent (per-device charges); `None` otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub device: Option<Arc<str>>,
+    pub device: Option<SmolStr>,
     /// When the event happened.
     pub event_time: DateTime<Utc>,
     /// The billing period it is booked in.
@@ -129,9 +135,9 @@ pub struct Rated {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Rejected {
     /// The event id, when the payload got that far.
-    pub event_id: Option<String>,
+    pub event_id: Option<EventId>,
     /// The account, when known.
-    pub account: Option<String>,
+    pub account: Option<AccountId>,
     /// Why.
     #[serde(flatten)]
     pub reject: Reject,
@@ -195,7 +201,7 @@ pub struct Action {
     /// Why.
     pub reason: ActionReason,
     /// The event that triggered it.
-    pub event_id: String,
+    pub event_id: EventId,
     /// When.
     pub time: DateTime<Utc>,
     /// The balance concerned, if any.
@@ -284,7 +290,7 @@ impl FactSource {
 pub struct Fact {
     /// The event's id; for a rater fact, the id of the event that
     /// triggered the action (`<account>/<period>/close` at a period close).
-    pub event_id: String,
+    pub event_id: EventId,
     /// Account id.
     pub account: AccountId,
     /// What happened.

@@ -65,7 +65,9 @@ fn closed_through(period: Option<Period>) -> RaterConfig {
 fn summary(records: &[Rated]) -> Vec<(RecordKind, String, String, Option<String>, Decimal)> {
     records
         .iter()
-        .map(|r| (r.kind, r.event_id.clone(), r.period.to_string(), r.original_period.map(|p| p.to_string()), r.net))
+        .map(|r| {
+            (r.kind, r.event_id.to_string(), r.period.to_string(), r.original_period.map(|p| p.to_string()), r.net)
+        })
         .collect()
 }
 

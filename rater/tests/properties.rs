@@ -41,7 +41,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{FileFailurePersistence, TestCaseError};
 use ratewire_rater::event::{Body, Money, Usage};
 use ratewire_rater::money::RoundAt;
-use ratewire_rater::{Accounts, Event, Output, Rated, Rater, RaterConfig, RecordKind, Tables, catalog};
+use ratewire_rater::{Accounts, Event, EventId, Output, Rated, Rater, RaterConfig, RecordKind, Tables, catalog};
 use rust_decimal::Decimal;
 
 use reference::{RefAccount, Reference, Status};
@@ -452,7 +452,7 @@ fn envelope(e: &Event) -> String {
             v["service"] = u.service.as_str().into();
             v["quantity"] = u.quantity.to_string().into();
             if let Some(unit) = &u.unit {
-                v["unit"] = unit.clone().into();
+                v["unit"] = unit.as_str().into();
             }
             if let Some(d) = &u.destination {
                 v["destination"] = (**d).into();
@@ -856,8 +856,8 @@ impl Gen {
                         Body::Usage(Usage {
                             service: service.into(),
                             quantity,
-                            unit,
-                            destination: destination.map(Arc::from),
+                            unit: unit.map(Into::into),
+                            destination: destination.map(Into::into),
                             device: None,
                             apn: None,
                         })
@@ -873,12 +873,12 @@ impl Gen {
                     }
                 };
                 let account = account.map_or("ghost".to_string(), |a| accounts[a].id.clone());
-                Event { id: String::new(), account: account.into(), time: self.time(&g.time, tz), body }
+                Event { id: EventId::default(), account: account.into(), time: self.time(&g.time, tz), body }
             })
             .collect();
         events.sort_by_key(|e| e.time);
         for (i, e) in events.iter_mut().enumerate() {
-            e.id = format!("e{i}");
+            e.id = format!("e{i}").into();
         }
         events
     }

@@ -30,7 +30,7 @@ fn rejected(offset: i64) -> RejectedEvent {
     RejectedEvent {
         rejected: Rejected {
             event_id: None,
-            account: Some(format!("A{offset}")),
+            account: Some(format!("A{offset}").into()),
             reject: Reject::payload(RejectCode::MalformedJson, "payload: not JSON"),
             catalog_version: Arc::from("test-1"),
         },

@@ -417,7 +417,7 @@ fn differences(
             net: r.net,
             gross: r.gross,
         };
-        match unmatched.remove(&(r.event_id.clone(), kind_name(r.kind).to_string())) {
+        match unmatched.remove(&(r.event_id.to_string(), kind_name(r.kind).to_string())) {
             Some(old) if *old == key => {}
             _ => difference.records_changed += 1,
         }

@@ -5,7 +5,6 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
-use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Decimal128Type, Int32Type, TimestampMicrosecondType};
@@ -186,12 +185,12 @@ fn collect(
                             service: services.value(row).into(),
                             quantity: decimal(quantity, row),
                             unit: None,
-                            destination: destination.map(Arc::from),
-                            device: text(devices, row).map(Arc::from),
+                            destination: destination.map(Into::into),
+                            device: text(devices, row).map(Into::into),
                             apn: None,
                         };
                         let event = Event {
-                            id: id.to_string(),
+                            id: id.into(),
                             account: account.into(),
                             time: time(times, row),
                             body: Body::Usage(usage),
@@ -294,7 +293,7 @@ pub(super) fn rebuild(target: Period, read: &mut Read) -> Result<u64, Error> {
             "unblock" => (Body::Unblock { reason: fact.reason.clone() }, 0),
             other => return Err(cannot(format!("the event {id} has a fact of kind {other}, not {kind}"))),
         };
-        let event = Event { id, account: fact.account.as_str().into(), time: fact.time, body };
+        let event = Event { id: id.into(), account: fact.account.as_str().into(), time: fact.time, body };
         read.events.entry(period).or_default().entry(fact.account).or_default().push(Replay { event, rank });
     }
     let events = read.events.get(&target).map_or(0, |accounts| accounts.values().map(Vec::len).sum::<usize>());

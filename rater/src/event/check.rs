@@ -3,7 +3,6 @@
 //! naming the field.
 
 use std::str::FromStr;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -39,12 +38,7 @@ fn native(raw: &Raw<'_>) -> Result<Event, Reject> {
     }
     let kind = required_str(&raw.kind, "kind")?;
     let body = body(kind, "kind", raw)?;
-    Ok(Event {
-        id: id(&raw.id, "id")?,
-        account: inline_id(&raw.account, "account")?,
-        time: time(&raw.time, "time")?,
-        body,
-    })
+    Ok(Event { id: id(&raw.id, "id")?, account: id(&raw.account, "account")?, time: time(&raw.time, "time")?, body })
 }
 
 fn cloud_event(raw: &Raw<'_>) -> Result<Event, Reject> {
@@ -69,23 +63,20 @@ fn cloud_event(raw: &Raw<'_>) -> Result<Event, Reject> {
     let data = raw.data.as_deref().ok_or_else(|| missing("data"))?;
     let body = body(kind, "type", data)?;
     // The account is the CloudEvents subject, or data.account.
-    let account = if raw.subject.is_present() {
-        inline_id(&raw.subject, "subject")?
-    } else {
-        inline_id(&data.account, "data.account")?
-    };
+    let account =
+        if raw.subject.is_present() { id(&raw.subject, "subject")? } else { id(&data.account, "data.account")? };
     Ok(Event { id: id(&raw.id, "id")?, account, time: time(&raw.time, "time")?, body })
 }
 
 fn body(kind: &str, kind_field: &'static str, raw: &Raw<'_>) -> Result<Body, Reject> {
     Ok(match kind {
         "usage" => Body::Usage(Usage {
-            service: inline_id(&raw.service, "service")?,
+            service: id(&raw.service, "service")?,
             quantity: quantity(&raw.quantity, "quantity")?,
-            unit: optional_id(&raw.unit, "unit")?,
+            unit: short_id(&raw.unit, "unit")?,
             destination: destination(&raw.destination)?,
-            device: checked_id(&raw.device, "device")?.map(Arc::from),
-            apn: optional_id(&raw.apn, "apn")?,
+            device: short_id(&raw.device, "device")?,
+            apn: short_id(&raw.apn, "apn")?,
         }),
         "subscription" => {
             let action_text = required_str(&raw.action, "action")?;
@@ -149,15 +140,18 @@ fn required_str<'f>(f: &'f Field<'_>, name: &'static str) -> Result<&'f str, Rej
     }
 }
 
-#[inline]
-fn id(f: &Field<'_>, name: &'static str) -> Result<String, Reject> {
-    optional_id(f, name)?.ok_or_else(|| missing(name))
+/// A required identifier, checked as [`checked_id`] and held inline when
+/// short (event and account ids, service names): no allocation for the
+/// usual ones.
+fn id(f: &Field<'_>, name: &'static str) -> Result<SmolStr, Reject> {
+    checked_id(f, name)?.map(SmolStr::new).ok_or_else(|| missing(name))
 }
 
-/// An identifier checked as [`id`], held inline when short (account ids,
-/// service names): no allocation for the usual ones.
-fn inline_id(f: &Field<'_>, name: &'static str) -> Result<SmolStr, Reject> {
-    checked_id(f, name)?.map(SmolStr::new).ok_or_else(|| missing(name))
+/// An optional identifier of a usage event (unit, device, access point),
+/// inline as [`id`].
+#[inline(always)]
+fn short_id(f: &Field<'_>, name: &'static str) -> Result<Option<SmolStr>, Reject> {
+    Ok(checked_id(f, name)?.map(SmolStr::new))
 }
 
 #[inline(always)]
@@ -307,7 +301,7 @@ fn money(raw: &Raw<'_>, signed: bool) -> Result<Money, Reject> {
 /// A called number: an optional `+` (dropped) and 1 to
 /// [`DESTINATION_DIGITS_MAX`] digits.
 #[inline]
-fn destination(f: &Field<'_>) -> Result<Option<Arc<str>>, Reject> {
+fn destination(f: &Field<'_>) -> Result<Option<SmolStr>, Reject> {
     let Some(s) = checked_id(f, "destination")? else { return Ok(None) };
     let digits = s.strip_prefix('+').unwrap_or(s);
     if digits.is_empty() || digits.len() > DESTINATION_DIGITS_MAX || !digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -318,7 +312,7 @@ fn destination(f: &Field<'_>) -> Result<Option<Arc<str>>, Reject> {
             ),
         ));
     }
-    Ok(Some(Arc::from(digits)))
+    Ok(Some(SmolStr::new(digits)))
 }
 
 #[cfg(test)]

@@ -19,14 +19,12 @@ mod raw;
 mod scan;
 mod timestamp;
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use smol_str::SmolStr;
 
 use crate::money::Currency;
-use crate::record::AccountId;
+use crate::record::{AccountId, EventId};
 use crate::reject::{Reject, RejectCode};
 use raw::Raw;
 
@@ -47,7 +45,7 @@ pub const TEXT_BYTES_MAX: usize = 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     /// Unique per event; a resent event carries the same id.
-    pub id: String,
+    pub id: EventId,
     /// The account the event belongs to (the Kafka key).
     pub account: AccountId,
     /// When it happened (start of a call or session).
@@ -107,13 +105,13 @@ pub struct Usage {
     /// Amount used, in the service's unit; never negative.
     pub quantity: Decimal,
     /// The unit the sender meant; checked against the service's unit.
-    pub unit: Option<String>,
+    pub unit: Option<SmolStr>,
     /// Called number or destination, digits only, for prefix lookup.
-    pub destination: Option<Arc<str>>,
+    pub destination: Option<SmolStr>,
     /// Device id, for per-device charges (telematics).
-    pub device: Option<Arc<str>>,
+    pub device: Option<SmolStr>,
     /// Access point name, kept for the record.
-    pub apn: Option<String>,
+    pub apn: Option<SmolStr>,
 }
 
 /// An amount of money with an optional currency and target balance.

@@ -166,7 +166,7 @@ impl Rater {
     pub fn reject_event(&self, reject: Reject, event: &Event, out: &mut Output) {
         out.rejected.push(Rejected {
             event_id: Some(event.id.clone()),
-            account: Some(event.account.to_string()),
+            account: Some(event.account.clone()),
             reject,
             catalog_version: self.tables.version.clone(),
         });

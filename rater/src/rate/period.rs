@@ -8,13 +8,14 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
+use smol_str::format_smolstr;
 
 use super::account::AccountState;
 use super::facts;
 use super::settle::{Charge, settle};
 use crate::accounts::AccountStatus;
 use crate::money::Currency;
-use crate::record::{Action, ActionKind, ActionReason, Applied, Draw, Draws, Output, Rated, RecordKind};
+use crate::record::{Action, ActionKind, ActionReason, Applied, Draw, Draws, EventId, Output, Rated, RecordKind};
 use crate::tables::{PlanVersion, Proration, Tables};
 use crate::time::{Period, days_left_in_month, local_midnight_utc};
 
@@ -97,7 +98,7 @@ pub(crate) fn start(
         let mut rec = generated(
             tables,
             state,
-            format!("{id_prefix}/grant/{name}"),
+            format_smolstr!("{id_prefix}/grant/{name}"),
             RecordKind::Grant,
             name.clone(),
             time,
@@ -130,7 +131,7 @@ fn close(tables: &Tables, state: &mut AccountState, period: Period, out: &mut Ou
         let mut rec = generated(
             tables,
             state,
-            format!("{}/{period}/expiry/{}", state.id, def.name),
+            format_smolstr!("{}/{period}/expiry/{}", state.id, def.name),
             RecordKind::Expiry,
             def.name.clone(),
             time,
@@ -156,7 +157,7 @@ fn close(tables: &Tables, state: &mut AccountState, period: Period, out: &mut Ou
                     account: state.id.clone(),
                     kind: ActionKind::Unblock,
                     reason: ActionReason::Paid,
-                    event_id: format!("{}/{period}/close", state.id),
+                    event_id: format_smolstr!("{}/{period}/close", state.id),
                     time,
                     balance: Some(tables.balances[0].name.clone()),
                     amount: state.main(),
@@ -207,7 +208,7 @@ pub(crate) fn fees(
         let mut rec = generated(
             tables,
             state,
-            format!("{id_prefix}/{suffix}/{}", fee.id),
+            format_smolstr!("{id_prefix}/{suffix}/{}", fee.id),
             RecordKind::Recurring,
             fee.id.clone(),
             time,
@@ -239,7 +240,7 @@ pub(crate) fn currency(tables: &Tables, state: &AccountState) -> Currency {
 pub(crate) fn generated(
     tables: &Tables,
     state: &AccountState,
-    event_id: String,
+    event_id: EventId,
     kind: RecordKind,
     service: std::sync::Arc<str>,
     time: DateTime<Utc>,

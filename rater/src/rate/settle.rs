@@ -8,7 +8,7 @@ use super::account::AccountState;
 use super::facts;
 use super::period::currency;
 use crate::money::Rounding;
-use crate::record::{Action, ActionKind, ActionReason, Applied, Draw, Output, Rated};
+use crate::record::{Action, ActionKind, ActionReason, Applied, Draw, EventId, Output, Rated};
 use crate::tables::{DiscountOff, MAIN_BALANCE, ServiceId, Tables, ZoneId, in_window};
 use crate::time::Period;
 
@@ -168,7 +168,7 @@ fn draw_money(
 pub(crate) fn check_main(
     tables: &Tables,
     state: &mut AccountState,
-    event_id: &str,
+    event_id: &EventId,
     time: DateTime<Utc>,
     period: Period,
     out: &mut Output,
@@ -180,7 +180,7 @@ pub(crate) fn check_main(
             account: state.id.clone(),
             kind,
             reason,
-            event_id: event_id.to_string(),
+            event_id: event_id.clone(),
             time,
             balance: Some(tables.balances[0].name.clone()),
             amount: main,

@@ -75,7 +75,7 @@ use ratewire_rater::event::{Body, Event, Money, Usage};
 use ratewire_rater::money::Currency;
 use ratewire_rater::reject::RejectCode;
 use ratewire_rater::time::Period;
-use ratewire_rater::{AccountId, Draw, Rated, RecordKind};
+use ratewire_rater::{AccountId, Draw, EventId, Rated, RecordKind};
 use rust_decimal::Decimal;
 
 use self::arith::{Policy, round_event};
@@ -284,14 +284,14 @@ impl Rater<'_> {
     fn record(
         &self,
         state: &State,
-        id: String,
+        id: impl Into<EventId>,
         kind: RecordKind,
         service: &str,
         time: DateTime<Utc>,
         period: Period,
     ) -> Rated {
         Rated {
-            event_id: id,
+            event_id: id.into(),
             kind,
             account: AccountId::from(state.account.id.as_str()),
             service: Arc::from(service),
