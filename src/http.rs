@@ -382,7 +382,7 @@ fn reload(request: &Request, endpoint: &Endpoint<'_>, peer: SocketAddr) -> Respo
             match crate::run::reload(endpoint.reference, endpoint.metrics, &cause) {
                 Ok(version) => Response::text(200, format!("reloaded: catalog version {version} in force\n")),
                 Err(ratewire_ingest::Error::Reference(problems)) => {
-                    let running = endpoint.reference.load().tables.version.clone();
+                    let running = endpoint.reference.load().tables.version;
                     Response::text(
                         422,
                         format!("reload refused; catalog version {running} stays in force:\n{problems}\n"),

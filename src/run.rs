@@ -26,6 +26,7 @@ use ratewire_ingest::{
     Summary, Until,
 };
 use ratewire_ledger::{Ledger, WriterConfig};
+use ratewire_rater::Name;
 use ratewire_rater::dedup::EventIds;
 
 /// How often the reload thread looks at the signal flag and the files.
@@ -190,7 +191,7 @@ fn watch(reference: &ReferenceHandle, metrics: &Metrics, hup: &AtomicBool, files
 ///
 /// # Errors
 /// The reload was refused; the running pair stays in force.
-pub fn reload(reference: &ReferenceHandle, metrics: &Metrics, cause: &str) -> Result<Arc<str>, ratewire_ingest::Error> {
+pub fn reload(reference: &ReferenceHandle, metrics: &Metrics, cause: &str) -> Result<Name, ratewire_ingest::Error> {
     let result = reference.reload();
     metrics.catalog_reloaded(result.is_ok());
     match &result {

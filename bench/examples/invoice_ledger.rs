@@ -15,7 +15,6 @@
 //! `Ledger::commit` alone (Parquet encoding, fsync, rename, manifest), apart
 //! from generating the records, is printed as rows/s and MB/s of files.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
@@ -23,7 +22,7 @@ use chrono::{NaiveDate, TimeZone, Utc};
 use ratewire_ledger::{Commit, Ledger, SourceRange};
 use ratewire_rater::money::Currency;
 use ratewire_rater::time::Period;
-use ratewire_rater::{AccountId, Applied, Draws, Rated, RecordKind};
+use ratewire_rater::{AccountId, Applied, Draws, Name, Rated, RecordKind};
 use rust_decimal::Decimal;
 
 #[global_allocator]
@@ -66,10 +65,10 @@ fn main() -> anyhow::Result<()> {
         bail!("{dir} already holds a ledger");
     }
     let names: Vec<AccountId> = (0..accounts).map(|a| AccountId::from(format!("A{a:07}"))).collect();
-    let catalog_version: Arc<str> = Arc::from("bench-1");
-    let services: [Arc<str>; 4] = ["voice", "sms", "data", "fee"].map(Arc::from);
-    let tariffs: Vec<Arc<str>> = TARIFFS.iter().map(|t| Arc::from(*t)).collect();
-    let partners: Vec<Option<Arc<str>>> = PARTNERS.iter().map(|p| p.map(Arc::from)).collect();
+    let catalog_version = Name::new("bench-1");
+    let services: [Name; 4] = ["voice", "sms", "data", "fee"].map(Name::new);
+    let tariffs: Vec<Name> = TARIFFS.iter().map(|t| Name::new(t)).collect();
+    let partners: Vec<Option<Name>> = PARTNERS.iter().map(|p| p.map(Name::new)).collect();
     let currency = Currency::parse("EUR").context("currency")?;
     let period = Period::new(YEAR, MONTH);
     let mut rng = fastrand::Rng::with_seed(7);
@@ -113,14 +112,14 @@ fn main() -> anyhow::Result<()> {
                 let discount = if plan == 2 { (charge / Decimal::TEN).round_dp(10) } else { Decimal::ZERO };
                 let net = charge - discount;
                 let tax = (net * Decimal::new(TAX_PERCENT, 2)).round_dp(10);
-                let partner = partners[plan].clone();
+                let partner = partners[plan];
                 let partner_share =
                     if partner.is_some() { (net * Decimal::new(15, 2)).round_dp(10) } else { Decimal::ZERO };
                 records.push(Rated {
                     event_id: format!("e{n}").into(),
                     kind,
                     account: names[usize::try_from(account)?].clone(),
-                    service: Arc::clone(&services[service]),
+                    service: services[service],
                     zone: None,
                     destination: None,
                     device: None,
@@ -136,11 +135,11 @@ fn main() -> anyhow::Result<()> {
                     tax,
                     gross: net + tax,
                     currency,
-                    tariff: Some(Arc::clone(&tariffs[plan])),
+                    tariff: Some(tariffs[plan]),
                     discounts: Applied::new(),
                     partner,
                     partner_share,
-                    catalog_version: Arc::clone(&catalog_version),
+                    catalog_version,
                     draws: Draws::new(),
                 });
             }

@@ -22,7 +22,7 @@ use prometheus::core::Collector;
 use prometheus::{
     Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
-use ratewire_rater::RejectCode;
+use ratewire_rater::{Name, RejectCode};
 
 use crate::bounds::BROKER_REPORT_AGE_MAX_MS;
 use crate::error::Error;
@@ -146,7 +146,7 @@ struct CatalogInfo {
     reference: OnceLock<Arc<ReferenceHandle>>,
     /// The version exported, to remove its series when it changes. Held
     /// while the registry is gathered, so that a scrape sees one version.
-    exported: Mutex<Option<Arc<str>>>,
+    exported: Mutex<Option<Name>>,
 }
 
 /// The metrics of one `ratewire run`, with the registry that exports them.
@@ -415,8 +415,8 @@ impl Metrics {
         }
         let mut exported = self.catalog.exported.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(reference) = self.catalog.reference.get() {
-            let version = reference.load().tables.version.clone();
-            if exported.as_deref() != Some(&*version) {
+            let version = reference.load().tables.version;
+            if *exported != Some(version) {
                 if let Some(old) = exported.take() {
                     let _ = self.catalog_info.remove_label_values(&[&*old]);
                 }

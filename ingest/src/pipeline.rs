@@ -29,7 +29,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use ratewire_ledger::{Ledger, SourceRange};
 use ratewire_rater::dedup::EventIds;
 use ratewire_rater::money::Currency;
-use ratewire_rater::{Rated, RaterConfig, RejectCode};
+use ratewire_rater::{Name, Rated, RaterConfig, RejectCode};
 use rust_decimal::Decimal;
 
 use crate::bounds::{BARRIERS_IN_FLIGHT_MAX, POLL_TIMEOUT_MS, SEGMENTS_QUEUED_PER_WORKER};
@@ -150,7 +150,7 @@ pub struct Summary {
     /// Rejects by code.
     pub rejected_by_code: BTreeMap<RejectCode, u64>,
     /// Gross amounts booked, by service and currency.
-    pub gross_by_service: BTreeMap<(Arc<str>, Currency), Decimal>,
+    pub gross_by_service: BTreeMap<(Name, Currency), Decimal>,
     /// Every partition's committed span at the end.
     pub positions: Vec<SourceRange>,
 }
@@ -549,7 +549,7 @@ impl Driver {
             *s.rejected_by_code.entry(*code).or_default() += n;
         }
         for (key, gross) in &c.gross_by_service {
-            *s.gross_by_service.entry(key.clone()).or_default() += gross;
+            *s.gross_by_service.entry(*key).or_default() += gross;
         }
         if c.consumed > 0 {
             s.commits += 1;

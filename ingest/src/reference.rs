@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
-use ratewire_rater::{Accounts, Tables, catalog};
+use ratewire_rater::{Accounts, Name, Tables, catalog};
 
 use crate::error::Error;
 
@@ -78,13 +78,13 @@ impl ReferenceHandle {
     /// # Errors
     /// [`Error::Reference`]: the files were refused and the running pair
     /// stays in force.
-    pub fn reload(&self) -> Result<Arc<str>, Error> {
+    pub fn reload(&self) -> Result<Name, Error> {
         let _one_at_a_time = self.reloading.lock().unwrap_or_else(PoisonError::into_inner);
         // Noted whatever the outcome: a refused file is not read again
         // until it changes once more.
         self.modified.store(Arc::new((mtime(&self.catalog_path), mtime(&self.accounts_path))));
         let reference = Reference::load(&self.catalog_path, &self.accounts_path)?;
-        let version = reference.tables.version.clone();
+        let version = reference.tables.version;
         self.current.store(Arc::new(reference));
         Ok(version)
     }

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use crossbeam_channel::Sender;
 use ratewire_ledger::{Commit, Ledger, RejectedEvent, SourceRange};
 use ratewire_rater::money::Currency;
-use ratewire_rater::{Action, Output, Rated, RecordKind, RejectCode};
+use ratewire_rater::{Action, Name, Output, Rated, RecordKind, RejectCode};
 use rust_decimal::Decimal;
 
 use crate::error::Error;
@@ -66,7 +66,7 @@ pub struct Committed {
     /// Rejects by code.
     pub rejected_by_code: BTreeMap<RejectCode, u64>,
     /// Gross amounts booked, by service and currency.
-    pub gross_by_service: BTreeMap<(Arc<str>, Currency), Decimal>,
+    pub gross_by_service: BTreeMap<(Name, Currency), Decimal>,
 }
 
 /// The ledger and side outputs, and the latest state of every partition.
@@ -176,8 +176,7 @@ impl LedgerStage {
             *committed.rejected_by_code.entry(r.rejected.reject.code).or_default() += 1;
         }
         for r in &output.rated {
-            // Keyed by the record's shared service name: no allocation per record.
-            *committed.gross_by_service.entry((r.service.clone(), r.currency)).or_default() += r.gross;
+            *committed.gross_by_service.entry((r.service, r.currency)).or_default() += r.gross;
         }
         if ranges.is_empty() {
             committed.positions = self.ledger.offsets().to_vec();

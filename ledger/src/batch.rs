@@ -104,7 +104,7 @@ pub fn rated_batch(records: &[&Rated]) -> Result<RecordBatch, Error> {
         account.append_value(&r.account);
         event_time.append_value(to_micros(r.event_time));
         kind.append_value(kind_name(r.kind));
-        service.append_value(&r.service);
+        service.append_value(r.service);
         zone.append_option(r.zone.as_deref());
         // The decimal columns in schema order.
         let values = [
@@ -128,7 +128,7 @@ pub fn rated_batch(records: &[&Rated]) -> Result<RecordBatch, Error> {
             discounts.values().append_value(d);
         }
         discounts.append(true);
-        catalog_version.append_value(&r.catalog_version);
+        catalog_version.append_value(r.catalog_version);
         original_period.append_option(r.original_period.map(|p| p.to_string()));
         destination.append_option(r.destination.as_deref());
         device.append_option(r.device.as_deref());
@@ -186,7 +186,7 @@ pub fn draws_batch(records: &[&Rated]) -> Result<RecordBatch, Error> {
             event_time.append_value(to_micros(r.event_time));
             // A record has a handful of draws: one per balance at most.
             draw_index.append_value(i32::try_from(i).unwrap_or(i32::MAX));
-            balance.append_value(&draw.balance);
+            balance.append_value(draw.balance);
             amount.append_value(to_units(draw.amount));
             remaining.append_value(to_units(draw.remaining));
         }
@@ -237,7 +237,7 @@ pub fn rejects_batch(rejects: &[&RejectedEvent], booked_at: DateTime<Utc>) -> Re
         message.append_value(&rejected.reject.message);
         event_id.append_option(rejected.event_id.as_deref());
         payload.append_value(&r.payload);
-        catalog_version.append_value(&rejected.catalog_version);
+        catalog_version.append_value(rejected.catalog_version);
         source.append_value(&r.source);
         source_partition.append_value(r.partition);
         source_offset.append_value(r.offset);
@@ -300,7 +300,7 @@ pub fn facts_batch(facts: &[&Fact]) -> Result<RecordBatch, Error> {
         reason.append_option(f.reason.as_deref());
         owed.append_option(f.owed.map(to_units));
         owed_due_at.append_option(f.owed_due_at.map(to_micros));
-        catalog_version.append_value(&f.catalog_version);
+        catalog_version.append_value(f.catalog_version);
     }
     let columns: Vec<ArrayRef> = vec![
         Arc::new(event_id.finish()),

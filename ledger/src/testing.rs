@@ -60,7 +60,7 @@ pub(crate) fn rejected(offset: i64, account: Option<&str>) -> RejectedEvent {
             event_id: None,
             account: account.map(Into::into),
             reject: Reject::payload(RejectCode::MalformedJson, "payload: not JSON"),
-            catalog_version: Arc::from("test-1"),
+            catalog_version: ratewire_rater::Name::new("test-1"),
         },
         event_time: None,
         payload: b"\xff{not json".to_vec(),

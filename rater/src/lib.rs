@@ -42,6 +42,7 @@ pub mod clock;
 pub mod dedup;
 pub mod event;
 pub mod money;
+mod name;
 mod rate;
 pub mod record;
 pub mod reject;
@@ -52,6 +53,7 @@ pub mod time;
 pub use accounts::{AccountRef, AccountStatus, Accounts};
 pub use catalog::{Diagnostic, LoadError};
 pub use event::{Body, Event, decode, decode_bounded};
+pub use name::Name;
 pub use rate::{
     AccountCheckpoint, AccountState, Checkpoint, CounterCheckpoint, PERIODS_CATCH_UP_MAX, Rater, RaterConfig,
     RestoreError, to_increments,

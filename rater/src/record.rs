@@ -1,8 +1,6 @@
 //! What rating produces: rated records, rejects, threshold actions and
 //! lifecycle facts.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -10,6 +8,7 @@ use smol_str::SmolStr;
 
 use crate::event::SubscriptionAction;
 use crate::money::Currency;
+use crate::name::Name;
 use crate::reject::Reject;
 use crate::time::Period;
 
@@ -46,13 +45,13 @@ pub enum RecordKind {
 pub type Draws = smallvec::SmallVec<[Draw; 2]>;
 
 /// The discounts applied to one record, inline for the usual one or two.
-pub type Applied = smallvec::SmallVec<[Arc<str>; 2]>;
+pub type Applied = smallvec::SmallVec<[Name; 2]>;
 
 /// One draw on a balance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Draw {
     /// Balance name.
-    pub balance: Arc<str>,
+    pub balance: Name,
     /// Amount drawn, in the balance's unit (negative for a credit).
     pub amount: Decimal,
     /// What is left after the draw.
@@ -79,9 +78,9 @@ pub struct Rated {
     /// Account id.
     pub account: AccountId,
     /// Service name, or the fee id for recurring fees.
-    pub service: Arc<str>,
+    pub service: Name,
     /// Destination zone matched, if any.
-    pub zone: Option<Arc<str>>,
+    pub zone: Option<Name>,
     /// For usage, the destination as sent (digits), which rerating prices
     /// again; `None` for other records and usage without one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -118,15 +117,15 @@ pub struct Rated {
     /// Currency of the amounts.
     pub currency: Currency,
     /// Plan version or override that priced it (`plan@date`).
-    pub tariff: Option<Arc<str>>,
+    pub tariff: Option<Name>,
     /// Discounts applied, by id.
     pub discounts: Applied,
     /// Partner credited, if any.
-    pub partner: Option<Arc<str>>,
+    pub partner: Option<Name>,
     /// Partner's share of net.
     pub partner_share: Decimal,
     /// Catalog version that rated it.
-    pub catalog_version: Arc<str>,
+    pub catalog_version: Name,
     /// Every balance draw, in order.
     pub draws: Draws,
 }
@@ -142,7 +141,7 @@ pub struct Rejected {
     #[serde(flatten)]
     pub reject: Reject,
     /// Catalog version in force.
-    pub catalog_version: Arc<str>,
+    pub catalog_version: Name,
 }
 
 /// An action for downstream systems.
@@ -205,7 +204,7 @@ pub struct Action {
     /// When.
     pub time: DateTime<Utc>,
     /// The balance concerned, if any.
-    pub balance: Option<Arc<str>>,
+    pub balance: Option<Name>,
     /// The balance's amount after the triggering event.
     pub amount: Decimal,
 }
@@ -310,9 +309,9 @@ pub struct Fact {
     #[serde(serialize_with = "action_name")]
     pub action: Option<SubscriptionAction>,
     /// For a subscription fact, the account's plan after the step.
-    pub plan: Option<Arc<str>>,
+    pub plan: Option<Name>,
     /// For a subscription fact, the account's plan before the step.
-    pub previous_plan: Option<Arc<str>>,
+    pub previous_plan: Option<Name>,
     /// For a support contact, its channel as sent.
     pub channel: Option<String>,
     /// For an event, the reason it gives (as sent); for a rater fact, the
@@ -325,7 +324,7 @@ pub struct Fact {
     /// is at or after this.
     pub owed_due_at: Option<DateTime<Utc>>,
     /// Catalog version that booked it.
-    pub catalog_version: Arc<str>,
+    pub catalog_version: Name,
 }
 
 fn action_name<S: serde::Serializer>(action: &Option<SubscriptionAction>, s: S) -> Result<S::Ok, S::Error> {

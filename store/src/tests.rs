@@ -32,7 +32,7 @@ fn rejected(offset: i64) -> RejectedEvent {
             event_id: None,
             account: Some(format!("A{offset}").into()),
             reject: Reject::payload(RejectCode::MalformedJson, "payload: not JSON"),
-            catalog_version: Arc::from("test-1"),
+            catalog_version: ratewire_rater::Name::new("test-1"),
         },
         event_time: None,
         payload: format!("{{not json {offset}").into_bytes(),

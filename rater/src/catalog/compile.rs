@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
-use std::sync::Arc;
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
@@ -14,6 +13,7 @@ use super::model::{
     Amount, BandSpec, CatalogFile, ModelName, Name, PlanSpec, Proration, RateSpec, RoundingSpec, ScheduleSpec,
 };
 use crate::money::{AMOUNT_MAX, Currency, QUANTITY_MAX, Rounding, TARIFF_DECIMALS_MAX, UNIT_PRICE_MAX};
+use crate::name::Name as Interned;
 use crate::tables::{
     BalanceDef, BalanceId, DAY_TYPES, Discount, DiscountOff, HOLIDAY, MAIN_BALANCE_NAME, Model, Override, Partner,
     Plan, PlanVersion, PrefixTable, Rate, RateIndex, Recurring, Schedule, Service, ServiceId, Tables, Tax, Thresholds,
@@ -87,7 +87,7 @@ impl Compiler<'_> {
             names.services.insert(name.get_ref().clone(), id32(services.len()));
             names.service_units.push(unit.clone());
             services.push(Service {
-                name: Arc::from(name.get_ref().as_str()),
+                name: Interned::new(name.get_ref().as_str()),
                 is_duration: unit == "second",
                 unit_id: intern(&mut names.units, &unit),
                 unit,
@@ -102,7 +102,7 @@ impl Compiler<'_> {
             self.identifier(name, "zone");
             let id = id32(zones.len());
             names.zones.insert(name.get_ref().clone(), id);
-            zones.push(Arc::from(name.get_ref().as_str()));
+            zones.push(Interned::new(name.get_ref().as_str()));
             for prefix in list {
                 let p = prefix.get_ref().as_str();
                 if !p.bytes().all(|b| b.is_ascii_digit()) {
@@ -153,7 +153,7 @@ impl Compiler<'_> {
             overrides[slot as usize].push(Override {
                 valid_from,
                 valid_to,
-                tariff_id: Arc::from(format!("override:{account}")),
+                tariff_id: Interned::new(&format!("override:{account}")),
                 rates,
             });
         }
@@ -165,7 +165,7 @@ impl Compiler<'_> {
             let services = spec.services.as_ref().map(|s| self.service_list(s, &names));
             partner_ids.insert(name.get_ref().clone(), id32(partners.len()));
             partners.push(Partner {
-                id: Arc::from(name.get_ref().as_str()),
+                id: Interned::new(name.get_ref().as_str()),
                 share_percent,
                 share_factor: share_percent / Decimal::ONE_HUNDRED,
                 services,
@@ -188,7 +188,7 @@ impl Compiler<'_> {
         };
 
         Tables {
-            version: Arc::from(file.version.get_ref().trim()),
+            version: Interned::new(file.version.get_ref().trim()),
             currency,
             service_ids: names.services.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             services,
@@ -494,7 +494,7 @@ impl Compiler<'_> {
 
     fn balances(&mut self, file: &CatalogFile, names: &mut Names) -> Vec<BalanceDef> {
         let mut out = vec![BalanceDef {
-            name: Arc::from(MAIN_BALANCE_NAME),
+            name: Interned::new(MAIN_BALANCE_NAME),
             unit: None,
             unit_id: None,
             priority: u32::MAX,
@@ -556,7 +556,7 @@ impl Compiler<'_> {
             }
             names.balances.insert(bname.clone(), id32(out.len()));
             out.push(BalanceDef {
-                name: Arc::from(bname.as_str()),
+                name: Interned::new(bname.as_str()),
                 unit,
                 unit_id,
                 priority: spec.priority,
@@ -610,7 +610,7 @@ impl Compiler<'_> {
                 self.identifier(&fee.id, "recurring fee");
                 let amount = self.non_negative(&fee.amount, &format!("{context}: recurring fee amount"));
                 recurring.push(Recurring {
-                    id: Arc::from(fee.id.get_ref().as_str()),
+                    id: Interned::new(fee.id.get_ref().as_str()),
                     amount,
                     proration: fee.proration.unwrap_or(Proration::Daily),
                     rounding,
@@ -632,13 +632,13 @@ impl Compiler<'_> {
             let rates = self.rate_index(&v.rates, rounding, names, &context);
             versions.push(PlanVersion {
                 effective_from,
-                tariff_id: Arc::from(format!("{pname}@{effective_from}")),
+                tariff_id: Interned::new(&format!("{pname}@{effective_from}")),
                 recurring,
                 grants,
                 rates,
             });
         }
-        Plan { id: Arc::from(pname.as_str()), currency, versions }
+        Plan { id: Interned::new(pname.as_str()), currency, versions }
     }
 
     fn rate_index(&mut self, specs: &[RateSpec], rounding: Rounding, names: &Names, context: &str) -> RateIndex {
@@ -910,7 +910,7 @@ impl Compiler<'_> {
             let valid_to = spec.valid_to.as_ref().and_then(|d| self.date(d));
             self.window(valid_from, valid_to, spec.valid_to.as_ref().map(Spanned::span), &context);
             out.push(Discount {
-                id: Arc::from(spec.id.get_ref().as_str()),
+                id: Interned::new(spec.id.get_ref().as_str()),
                 off,
                 services: spec.services.as_ref().map(|s| self.service_list(s, names)),
                 recurring: spec.recurring,

@@ -18,6 +18,7 @@ use smallvec::SmallVec;
 use crate::accounts::{AccountRef, AccountStatus};
 use crate::clock::ZoneClock;
 use crate::money::Currency;
+use crate::name::Name;
 use crate::record::AccountId;
 use crate::tables::{BalanceId, MAIN_BALANCE, PlanId, Tables};
 use crate::time::{LocalInstant, Period};
@@ -46,7 +47,7 @@ pub struct AccountState {
     /// Currency override from reference data.
     pub currency: Option<Currency>,
     /// Partner id.
-    pub partner: Option<Arc<str>>,
+    pub partner: Option<Name>,
     /// Segment.
     pub segment: Option<String>,
     /// Tax region.
@@ -105,7 +106,7 @@ impl AccountState {
             id: AccountId::new(&account.id),
             tz: account.time_zone,
             currency: account.currency,
-            partner: account.partner.as_deref().map(Arc::from),
+            partner: account.partner.as_deref().map(Name::new),
             segment: account.segment.clone(),
             tax_region: account.tax_region.clone(),
             credit_limit: account.credit_limit,
@@ -145,7 +146,7 @@ impl AccountState {
     pub fn refresh(&mut self, account: &AccountRef, tables: &Tables) {
         self.tz = account.time_zone;
         self.currency = account.currency;
-        self.partner = account.partner.as_deref().map(Arc::from);
+        self.partner = account.partner.as_deref().map(Name::new);
         self.segment.clone_from(&account.segment);
         self.tax_region.clone_from(&account.tax_region);
         self.credit_limit = account.credit_limit;

@@ -2,14 +2,13 @@
 //! carries beyond its rated record, and one per threshold action, so that
 //! finance and the churn models read an account's life from one table.
 
-use std::sync::Arc;
-
 use rust_decimal::Decimal;
 
 use super::account::AccountState;
 use super::period::currency;
 use crate::event::{Body, Event};
 use crate::money::Currency;
+use crate::name::Name;
 use crate::record::{Action, ActionKind, Fact, FactKind, FactSource, Output};
 use crate::tables::Tables;
 use crate::time::Period;
@@ -34,7 +33,7 @@ pub(crate) fn of_event(tables: &Tables, state: &AccountState, event: &Event, per
         reason: None,
         owed: None,
         owed_due_at: None,
-        catalog_version: tables.version.clone(),
+        catalog_version: tables.version,
     };
     match &event.body {
         Body::Usage(_) => return None,
@@ -54,7 +53,7 @@ pub(crate) fn of_event(tables: &Tables, state: &AccountState, event: &Event, per
 }
 
 /// Pushes a threshold action and its fact, booked in `period`.
-pub(crate) fn act(out: &mut Output, action: Action, period: Period, currency: Currency, catalog_version: &Arc<str>) {
+pub(crate) fn act(out: &mut Output, action: Action, period: Period, currency: Currency, catalog_version: Name) {
     let kind = match action.kind {
         ActionKind::Notify => FactKind::Notify,
         ActionKind::Block => FactKind::Block,
@@ -76,7 +75,7 @@ pub(crate) fn act(out: &mut Output, action: Action, period: Period, currency: Cu
         reason: Some(action.reason.name().to_string()),
         owed: None,
         owed_due_at: None,
-        catalog_version: catalog_version.clone(),
+        catalog_version,
     });
     out.actions.push(action);
 }

@@ -12,7 +12,7 @@ mod settle;
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -27,6 +27,7 @@ use self::period::{Sign, advance, fees, generated, plan_version};
 use self::settle::{Charge, check_main, settle};
 use crate::accounts::{AccountStatus, Accounts};
 use crate::event::{Body, Event, Money, SubscriptionAction, Usage};
+use crate::name::Name;
 use crate::record::{AccountId, Action, ActionKind, ActionReason, Draw, Fact, Output, Rated, RecordKind, Rejected};
 use crate::reject::{Reject, RejectCode};
 use crate::tables::{MAIN_BALANCE, MATCHES_MAX, Model, PlanId, Tables, ZoneId, in_window};
@@ -168,18 +169,13 @@ impl Rater {
             event_id: Some(event.id.clone()),
             account: Some(event.account.clone()),
             reject,
-            catalog_version: self.tables.version.clone(),
+            catalog_version: self.tables.version,
         });
     }
 
     /// Books a reject for a payload that did not decode.
     pub fn reject_payload(&self, reject: Reject, out: &mut Output) {
-        out.rejected.push(Rejected {
-            event_id: None,
-            account: None,
-            reject,
-            catalog_version: self.tables.version.clone(),
-        });
+        out.rejected.push(Rejected { event_id: None, account: None, reject, catalog_version: self.tables.version });
     }
 
     fn try_rate(&mut self, event: &Event, now: DateTime<Utc>, out: &mut Output) -> Result<(), Reject> {
@@ -260,7 +256,7 @@ impl Ctx<'_> {
         state.period.unwrap_or_else(|| self.local.period())
     }
 
-    fn record(&self, state: &AccountState, kind: RecordKind, service: Arc<str>) -> Rated {
+    fn record(&self, state: &AccountState, kind: RecordKind, service: Name) -> Rated {
         let mut rec =
             generated(self.tables, state, self.event.id.clone(), kind, service, self.event.time, self.period(state));
         rec.original_period = self.late();
@@ -378,15 +374,15 @@ impl Ctx<'_> {
 
         // Everything that can reject has been checked: from here on the
         // event is booked and state changes.
-        let tariff = tariff.clone();
+        let tariff = *tariff;
         self.advance(state, out);
         self.check_unpaid(state, out);
         let rated_quantity = match rate.model {
             Model::Percentage(_) | Model::PerDevice { .. } => usage.quantity,
             _ => to_increments(usage.quantity, rate.increments),
         };
-        let mut rec = self.record(state, RecordKind::Usage, service.name.clone());
-        rec.zone = zone.map(|z| tables.zones[z as usize].clone());
+        let mut rec = self.record(state, RecordKind::Usage, service.name);
+        rec.zone = zone.map(|z| tables.zones[z as usize]);
         rec.destination.clone_from(&usage.destination);
         rec.device.clone_from(&usage.device);
         rec.quantity = usage.quantity;
@@ -483,8 +479,8 @@ impl Ctx<'_> {
             }
             let take = b.amount.min(quantity - covered);
             let remaining = state.add_at(at, -take);
-            let name = def.name.clone();
-            rec.draws.push(Draw { balance: name.clone(), amount: take, remaining });
+            let name = def.name;
+            rec.draws.push(Draw { balance: name, amount: take, remaining });
             covered += take;
             if remaining.is_zero() && tables.thresholds.notify_exhausted {
                 let action = Action {
@@ -496,7 +492,7 @@ impl Ctx<'_> {
                     balance: Some(name),
                     amount: remaining,
                 };
-                facts::act(out, action, rec.period, rec.currency, &tables.version);
+                facts::act(out, action, rec.period, rec.currency, tables.version);
             }
             if covered == quantity {
                 break;
@@ -559,8 +555,8 @@ impl Ctx<'_> {
         self.advance(state, out);
         let period = self.period(state);
         let prefix = self.event.id.clone();
-        let mut rec = self.record(state, RecordKind::Subscription, Arc::from(action.name()));
-        let plan_name = |plan: Option<PlanId>| plan.map(|p| tables.plans[p as usize].id.clone());
+        let mut rec = self.record(state, RecordKind::Subscription, step_service(action));
+        let plan_name = |plan: Option<PlanId>| plan.map(|p| tables.plans[p as usize].id);
         let mut fact = self.event_fact(state);
         if let Some(f) = &mut fact {
             f.previous_plan = plan_name(state.plan);
@@ -571,7 +567,7 @@ impl Ctx<'_> {
                 state.plan = new_plan;
                 state.resolve(tables);
                 state.plan_since = Some(date);
-                rec.tariff = new_plan.map(|p| tables.plans[p as usize].id.clone());
+                rec.tariff = new_plan.map(|p| tables.plans[p as usize].id);
                 out.rated.push(rec);
                 out.facts.extend(fact.map(|f| Fact { plan: plan_name(state.plan), ..f }));
                 period::start(tables, state, period, date, &prefix, self.event.time, out);
@@ -602,7 +598,7 @@ impl Ctx<'_> {
                 state.status = AccountStatus::Cancelled;
             }
         }
-        rec.tariff = state.plan.map(|p| tables.plans[p as usize].id.clone());
+        rec.tariff = state.plan.map(|p| tables.plans[p as usize].id);
         out.rated.push(rec);
         out.facts.extend(fact.map(|f| Fact { plan: plan_name(state.plan), ..f }));
         Ok(())
@@ -635,7 +631,7 @@ impl Ctx<'_> {
             return Err(Reject::field(RejectCode::InvalidField, "balance", "balance: payments always go to main"));
         }
         self.advance(state, out);
-        let mut rec = self.record(state, kind, Arc::from(kind_service(kind)));
+        let mut rec = self.record(state, kind, kind_service(kind));
         let mut fact = self.event_fact(state);
         if let Some(f) = fact.as_mut().filter(|_| kind == RecordKind::Payment) {
             // What a late payment is judged by, before this one pays it off.
@@ -650,11 +646,7 @@ impl Ctx<'_> {
         rec.net = -money.amount;
         rec.gross = -money.amount;
         let remaining = state.add(tables, balance, money.amount);
-        rec.draws.push(Draw {
-            balance: tables.balances[balance as usize].name.clone(),
-            amount: -money.amount,
-            remaining,
-        });
+        rec.draws.push(Draw { balance: tables.balances[balance as usize].name, amount: -money.amount, remaining });
         // Any credit to main (payment, top-up, credit adjustment) pays off
         // what a closed period left owing.
         if balance == MAIN_BALANCE && money.amount > Decimal::ZERO && state.owed > Decimal::ZERO {
@@ -677,7 +669,7 @@ impl Ctx<'_> {
     fn fact(&self, state: &mut AccountState, kind: RecordKind, out: &mut Output) -> Result<(), Reject> {
         self.advance(state, out);
         self.check_unpaid(state, out);
-        let rec = self.record(state, kind, Arc::from(kind_service(kind)));
+        let rec = self.record(state, kind, kind_service(kind));
         out.rated.push(rec);
         out.facts.extend(self.event_fact(state));
         Ok(())
@@ -702,11 +694,11 @@ impl Ctx<'_> {
             reason,
             event_id: self.event.id.clone(),
             time: self.event.time,
-            balance: Some(self.tables.balances[0].name.clone()),
+            balance: Some(self.tables.balances[0].name),
             amount: state.main(),
         };
         let currency = period::currency(self.tables, state);
-        facts::act(out, action, self.period(state), currency, &self.tables.version);
+        facts::act(out, action, self.period(state), currency, self.tables.version);
     }
 }
 
@@ -714,14 +706,62 @@ fn no_plan(state: &AccountState, why: &str) -> Reject {
     Reject::field(RejectCode::NoPlan, "account", format!("account: {} {why}", state.id))
 }
 
-fn kind_service(kind: RecordKind) -> &'static str {
-    match kind {
-        RecordKind::Payment => "payment",
-        RecordKind::Topup => "topup",
-        RecordKind::Adjustment => "adjustment",
-        RecordKind::SupportContact => "support_contact",
-        RecordKind::Block => "block",
-        RecordKind::Unblock => "unblock",
-        _ => "",
+fn kind_service(kind: RecordKind) -> Name {
+    static NAMES: LazyLock<[Name; 7]> =
+        LazyLock::new(|| ["", "payment", "topup", "adjustment", "support_contact", "block", "unblock"].map(Name::new));
+    NAMES[match kind {
+        RecordKind::Payment => 1,
+        RecordKind::Topup => 2,
+        RecordKind::Adjustment => 3,
+        RecordKind::SupportContact => 4,
+        RecordKind::Block => 5,
+        RecordKind::Unblock => 6,
+        _ => 0,
+    }]
+}
+
+/// The service name of a subscription step's record: the step's name.
+fn step_service(action: SubscriptionAction) -> Name {
+    static NAMES: LazyLock<[Name; 5]> = LazyLock::new(|| {
+        [
+            SubscriptionAction::Activate,
+            SubscriptionAction::ChangePlan,
+            SubscriptionAction::Suspend,
+            SubscriptionAction::Resume,
+            SubscriptionAction::Cancel,
+        ]
+        .map(|a| Name::new(a.name()))
+    });
+    NAMES[action as usize]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_service_names_follow_the_kinds() {
+        let steps = [
+            SubscriptionAction::Activate,
+            SubscriptionAction::ChangePlan,
+            SubscriptionAction::Suspend,
+            SubscriptionAction::Resume,
+            SubscriptionAction::Cancel,
+        ];
+        for step in steps {
+            assert_eq!(step_service(step), step.name());
+        }
+        let kinds = [
+            (RecordKind::Payment, "payment"),
+            (RecordKind::Topup, "topup"),
+            (RecordKind::Adjustment, "adjustment"),
+            (RecordKind::SupportContact, "support_contact"),
+            (RecordKind::Block, "block"),
+            (RecordKind::Unblock, "unblock"),
+            (RecordKind::Usage, ""),
+        ];
+        for (kind, name) in kinds {
+            assert_eq!(kind_service(kind), name);
+        }
     }
 }

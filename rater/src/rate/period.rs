@@ -15,6 +15,7 @@ use super::facts;
 use super::settle::{Charge, settle};
 use crate::accounts::AccountStatus;
 use crate::money::Currency;
+use crate::name::Name;
 use crate::record::{Action, ActionKind, ActionReason, Applied, Draw, Draws, EventId, Output, Rated, RecordKind};
 use crate::tables::{PlanVersion, Proration, Tables};
 use crate::time::{Period, days_left_in_month, local_midnight_utc};
@@ -94,18 +95,18 @@ pub(crate) fn start(
     let Some(version) = plan_version(tables, state, from) else { return };
     for &(balance, amount) in &version.grants {
         let remaining = state.add(tables, balance, amount);
-        let name = tables.balances[balance as usize].name.clone();
+        let name = tables.balances[balance as usize].name;
         let mut rec = generated(
             tables,
             state,
             format_smolstr!("{id_prefix}/grant/{name}"),
             RecordKind::Grant,
-            name.clone(),
+            name,
             time,
             period,
         );
         rec.quantity = amount;
-        rec.tariff = Some(version.tariff_id.clone());
+        rec.tariff = Some(version.tariff_id);
         rec.draws.push(Draw { balance: name, amount: -amount, remaining });
         out.rated.push(rec);
     }
@@ -133,12 +134,12 @@ fn close(tables: &Tables, state: &mut AccountState, period: Period, out: &mut Ou
             state,
             format_smolstr!("{}/{period}/expiry/{}", state.id, def.name),
             RecordKind::Expiry,
-            def.name.clone(),
+            def.name,
             time,
             period,
         );
         rec.quantity = expired;
-        rec.draws.push(Draw { balance: def.name.clone(), amount: expired, remaining });
+        rec.draws.push(Draw { balance: def.name, amount: expired, remaining });
         out.rated.push(rec);
     }
     if let Some(days) = tables.thresholds.unpaid_block_after_days {
@@ -159,11 +160,11 @@ fn close(tables: &Tables, state: &mut AccountState, period: Period, out: &mut Ou
                     reason: ActionReason::Paid,
                     event_id: format_smolstr!("{}/{period}/close", state.id),
                     time,
-                    balance: Some(tables.balances[0].name.clone()),
+                    balance: Some(tables.balances[0].name),
                     amount: state.main(),
                 };
                 // Booked with the period it opens, in which its time lies.
-                facts::act(out, action, period.next(), currency(tables, state), &tables.version);
+                facts::act(out, action, period.next(), currency(tables, state), tables.version);
             }
         }
     }
@@ -210,13 +211,13 @@ pub(crate) fn fees(
             state,
             format_smolstr!("{id_prefix}/{suffix}/{}", fee.id),
             RecordKind::Recurring,
-            fee.id.clone(),
+            fee.id,
             time,
             period,
         );
         rec.quantity = days;
         rec.rated_quantity = if whole { days_total } else { days };
-        rec.tariff = Some(version.tariff_id.clone());
+        rec.tariff = Some(version.tariff_id);
         let charge = Charge { amount, service: None, zone: None, rounding: fee.rounding, date: from };
         settle(tables, state, &charge, &mut rec, out);
         out.rated.push(rec);
@@ -242,7 +243,7 @@ pub(crate) fn generated(
     state: &AccountState,
     event_id: EventId,
     kind: RecordKind,
-    service: std::sync::Arc<str>,
+    service: Name,
     time: DateTime<Utc>,
     period: Period,
 ) -> Rated {
@@ -270,7 +271,7 @@ pub(crate) fn generated(
         discounts: Applied::new(),
         partner: None,
         partner_share: Decimal::ZERO,
-        catalog_version: tables.version.clone(),
+        catalog_version: tables.version,
         draws: Draws::new(),
     }
 }

@@ -49,7 +49,7 @@ pub(crate) fn settle(tables: &Tables, state: &mut AccountState, charge: &Charge,
             (None, Some(_)) => false,
         };
         if shares {
-            rec.partner = Some(partner.id.clone());
+            rec.partner = Some(partner.id);
             rec.partner_share = charge.rounding.round_event(rec.net * partner.share_factor);
         }
     }
@@ -104,7 +104,7 @@ fn discounts(tables: &Tables, state: &mut AccountState, charge: &Charge) -> (Dec
         };
         if !off.is_zero() {
             left -= off;
-            applied.push(d.id.clone());
+            applied.push(d.id);
         }
     }
     (charge.amount - left, applied)
@@ -143,7 +143,7 @@ fn draw_money(
             }
             let take = b.amount.min(left);
             let remaining = state.add_at(at, -take);
-            rec.draws.push(Draw { balance: def.name.clone(), amount: take, remaining });
+            rec.draws.push(Draw { balance: def.name, amount: take, remaining });
             left -= take;
             drawn += take;
             if left.is_zero() {
@@ -154,7 +154,7 @@ fn draw_money(
     if !left.is_zero() {
         state.main -= left;
         rec.draws.push(Draw {
-            balance: tables.balances[MAIN_BALANCE as usize].name.clone(),
+            balance: tables.balances[MAIN_BALANCE as usize].name,
             amount: left,
             remaining: state.main,
         });
@@ -182,10 +182,10 @@ pub(crate) fn check_main(
             reason,
             event_id: event_id.clone(),
             time,
-            balance: Some(tables.balances[0].name.clone()),
+            balance: Some(tables.balances[0].name),
             amount: main,
         };
-        facts::act(out, action, period, currency, &tables.version);
+        facts::act(out, action, period, currency, tables.version);
     };
     if let Some(low) = tables.thresholds.low_balance {
         // Notify once per crossing: only when this event took it below.

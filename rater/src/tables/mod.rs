@@ -8,7 +8,6 @@ mod prefix;
 mod schedule;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
@@ -18,6 +17,7 @@ pub use schedule::{BandId, DAY_TYPES, HOLIDAY, SEGMENTS_MAX, Schedule};
 
 pub use crate::catalog::model::{DevicePeriod, Proration};
 use crate::money::{Currency, Rounding};
+use crate::name::Name;
 
 /// Index of a service in [`Tables::services`].
 pub type ServiceId = u32;
@@ -35,7 +35,7 @@ pub const MAIN_BALANCE_NAME: &str = "main";
 #[derive(Debug)]
 pub struct Tables {
     /// Catalog version, recorded on every rated record.
-    pub version: Arc<str>,
+    pub version: Name,
     /// Default currency.
     pub currency: Currency,
     /// Services.
@@ -43,7 +43,7 @@ pub struct Tables {
     /// Service ids by name.
     pub service_ids: HashMap<String, ServiceId, foldhash::fast::RandomState>,
     /// Zone names, indexed by [`ZoneId`].
-    pub zones: Vec<Arc<str>>,
+    pub zones: Vec<Name>,
     /// Destination prefixes.
     pub prefixes: PrefixTable,
     /// Schedules.
@@ -80,7 +80,7 @@ pub struct Tables {
 #[derive(Debug, Clone)]
 pub struct Service {
     /// Name.
-    pub name: Arc<str>,
+    pub name: Name,
     /// Unit of quantities.
     pub unit: String,
     /// Index of the unit in [`Tables::units`].
@@ -95,7 +95,7 @@ pub struct Service {
 #[derive(Debug, Clone)]
 pub struct BalanceDef {
     /// Name.
-    pub name: Arc<str>,
+    pub name: Name,
     /// `None` for money, else the unit it counts.
     pub unit: Option<String>,
     /// `None` for money, else the index of its unit in [`Tables::units`].
@@ -125,7 +125,7 @@ impl BalanceDef {
 #[derive(Debug, Clone)]
 pub struct Plan {
     /// Id.
-    pub id: Arc<str>,
+    pub id: Name,
     /// Currency.
     pub currency: Currency,
     /// Versions sorted by `effective_from`.
@@ -147,7 +147,7 @@ pub struct PlanVersion {
     /// First local date in force.
     pub effective_from: NaiveDate,
     /// `plan@date`, recorded as the tariff id of rated records.
-    pub tariff_id: Arc<str>,
+    pub tariff_id: Name,
     /// Recurring fees.
     pub recurring: Vec<Recurring>,
     /// Allowances granted per period.
@@ -160,7 +160,7 @@ pub struct PlanVersion {
 #[derive(Debug, Clone)]
 pub struct Recurring {
     /// Fee id.
-    pub id: Arc<str>,
+    pub id: Name,
     /// Amount for a whole month.
     pub amount: Decimal,
     /// Proration for part months.
@@ -298,7 +298,7 @@ pub struct Tier {
 #[derive(Debug, Clone)]
 pub struct Discount {
     /// Id.
-    pub id: Arc<str>,
+    pub id: Name,
     /// Percent off, or a fixed amount per period.
     pub off: DiscountOff,
     /// Services; all when `None`.
@@ -334,7 +334,7 @@ pub struct Override {
     /// First local date no longer valid.
     pub valid_to: Option<NaiveDate>,
     /// `override:<account>`, recorded as the tariff id.
-    pub tariff_id: Arc<str>,
+    pub tariff_id: Name,
     /// The rates.
     pub rates: RateIndex,
 }
@@ -349,7 +349,7 @@ pub fn in_window(date: NaiveDate, from: Option<NaiveDate>, to: Option<NaiveDate>
 #[derive(Debug, Clone)]
 pub struct Partner {
     /// Id.
-    pub id: Arc<str>,
+    pub id: Name,
     /// Percent of net.
     pub share_percent: Decimal,
     /// `share_percent / 100`, exact.

@@ -66,8 +66,6 @@ pub mod charge;
 mod period;
 pub mod tariff;
 
-use std::sync::Arc;
-
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use ratewire_rater::catalog::model::{CatalogFile, ModelName};
@@ -75,7 +73,7 @@ use ratewire_rater::event::{Body, Event, Money, Usage};
 use ratewire_rater::money::Currency;
 use ratewire_rater::reject::RejectCode;
 use ratewire_rater::time::Period;
-use ratewire_rater::{AccountId, Draw, EventId, Rated, RecordKind};
+use ratewire_rater::{AccountId, Draw, EventId, Name, Rated, RecordKind};
 use rust_decimal::Decimal;
 
 use self::arith::{Policy, round_event};
@@ -170,7 +168,7 @@ impl State {
 #[derive(Debug)]
 pub struct Reference {
     cat: CatalogFile,
-    version: Arc<str>,
+    version: Name,
     currency: Currency,
     accounts: Vec<RefAccount>,
     states: Vec<State>,
@@ -203,7 +201,7 @@ impl Reference {
             }
         }
         Self {
-            version: Arc::from(cat.version.get_ref().trim()),
+            version: Name::from(cat.version.get_ref().trim()),
             currency: Currency::parse(text(&cat.currency)).expect("currency"),
             cat,
             accounts,
@@ -257,7 +255,7 @@ impl Reference {
                 self.states.len() - 1
             }
         };
-        let r = Rater { cat: &self.cat, version: &self.version, currency: self.currency, event };
+        let r = Rater { cat: &self.cat, version: self.version, currency: self.currency, event };
         let state = &mut self.states[i];
         match &event.body {
             Body::Usage(u) => r.usage(state, u),
@@ -270,7 +268,7 @@ impl Reference {
 /// One event being rated.
 struct Rater<'a> {
     cat: &'a CatalogFile,
-    version: &'a Arc<str>,
+    version: Name,
     currency: Currency,
     event: &'a Event,
 }
@@ -294,7 +292,7 @@ impl Rater<'_> {
             event_id: id.into(),
             kind,
             account: AccountId::from(state.account.id.as_str()),
-            service: Arc::from(service),
+            service: Name::from(service),
             zone: None,
             destination: None,
             device: None,
@@ -314,7 +312,7 @@ impl Rater<'_> {
             discounts: Default::default(),
             partner: None,
             partner_share: Decimal::ZERO,
-            catalog_version: self.version.clone(),
+            catalog_version: self.version,
             draws: Default::default(),
         }
     }
@@ -354,12 +352,12 @@ impl Rater<'_> {
         let rated = arith::rated_quantity(usage.quantity, increments);
         let period = state.period.expect("advance opened a period");
         let mut rec = self.record(state, self.event.id.clone(), RecordKind::Usage, service, self.event.time, period);
-        rec.zone = zone.as_deref().map(Arc::from);
+        rec.zone = zone.as_deref().map(Name::new);
         rec.destination.clone_from(&usage.destination);
         rec.device.clone_from(&usage.device);
         rec.quantity = usage.quantity;
         rec.rated_quantity = rated;
-        rec.tariff = Some(Arc::from(tariff::tariff_id(&plan_name, version)));
+        rec.tariff = Some(Name::from(tariff::tariff_id(&plan_name, version)));
 
         // Allowances, by priority then name, pay for the start of the event.
         let mut drawn = Decimal::ZERO;
@@ -378,7 +376,7 @@ impl Rater<'_> {
                 }
                 let take = state.balance(&b.name).min(rated - drawn);
                 let remaining = state.add(&b.name, -take);
-                rec.draws.push(Draw { balance: Arc::from(b.name.as_str()), amount: take, remaining });
+                rec.draws.push(Draw { balance: Name::from(b.name.as_str()), amount: take, remaining });
                 drawn += take;
             }
         }
@@ -439,7 +437,7 @@ impl Rater<'_> {
             let off = round_event(policy, arith::percent(left, percent));
             if off > Decimal::ZERO {
                 left -= off;
-                rec.discounts.push(Arc::from(text(&d.id)));
+                rec.discounts.push(Name::from(text(&d.id)));
             }
         }
         rec.discount = charge - left;
@@ -468,13 +466,13 @@ impl Rater<'_> {
                 }
                 let take = state.balance(&b.name).min(left);
                 let remaining = state.add(&b.name, -take);
-                rec.draws.push(Draw { balance: Arc::from(b.name.as_str()), amount: take, remaining });
+                rec.draws.push(Draw { balance: Name::from(b.name.as_str()), amount: take, remaining });
                 left -= take;
             }
         }
         if !left.is_zero() {
             let remaining = state.add("main", -left);
-            rec.draws.push(Draw { balance: Arc::from("main"), amount: left, remaining });
+            rec.draws.push(Draw { balance: Name::from("main"), amount: left, remaining });
         }
     }
 
@@ -493,7 +491,7 @@ impl Rater<'_> {
         rec.net = -money.amount;
         rec.gross = -money.amount;
         let remaining = state.add(&name, money.amount);
-        rec.draws.push(Draw { balance: Arc::from(name.as_str()), amount: -money.amount, remaining });
+        rec.draws.push(Draw { balance: Name::from(name.as_str()), amount: -money.amount, remaining });
         out.push(rec);
         Ok(out)
     }

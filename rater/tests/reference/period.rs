@@ -2,12 +2,10 @@
 //! first event in them. Opening grants allowances; closing expires what
 //! does not roll over.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use ratewire_rater::time::Period;
-use ratewire_rater::{Draw, Rated, RecordKind};
+use ratewire_rater::{Draw, Name, Rated, RecordKind};
 use rust_decimal::Decimal;
 
 use super::tariff::{self, text};
@@ -51,8 +49,8 @@ impl Rater<'_> {
             let id = format!("{}/{period}/grant/{name}", state.account.id);
             let mut rec = self.record(state, id, RecordKind::Grant, name, time, period);
             rec.quantity = amount;
-            rec.tariff = Some(Arc::from(tariff::tariff_id(&plan_name, version)));
-            rec.draws.push(Draw { balance: Arc::from(name), amount: -amount, remaining });
+            rec.tariff = Some(Name::from(tariff::tariff_id(&plan_name, version)));
+            rec.draws.push(Draw { balance: Name::from(name), amount: -amount, remaining });
             out.push(rec);
         }
     }
@@ -79,7 +77,7 @@ impl Rater<'_> {
             let id = format!("{}/{period}/expiry/{name}", state.account.id);
             let mut rec = self.record(state, id, RecordKind::Expiry, &name, time, period);
             rec.quantity = expired;
-            rec.draws.push(Draw { balance: Arc::from(name.as_str()), amount: expired, remaining });
+            rec.draws.push(Draw { balance: Name::from(name.as_str()), amount: expired, remaining });
             out.push(rec);
         }
     }
