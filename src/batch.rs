@@ -12,7 +12,6 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -20,7 +19,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use ratewire_ingest::Reference;
 use ratewire_ledger::{Commit, Ledger, RejectedEvent, SourceRange, WriterConfig};
 use ratewire_rater::dedup::{EventIds, duplicate};
-use ratewire_rater::{Output, Rater, RaterConfig, Rejected, decode};
+use ratewire_rater::{Name, Output, Rater, RaterConfig, Rejected, decode};
 use rust_decimal::Decimal;
 
 /// Lines decoded and rated together, and committed together to the ledger;
@@ -204,7 +203,7 @@ pub fn run(args: &RateArgs) -> anyhow::Result<ExitCode> {
 struct LedgerSink {
     ledger: Ledger,
     /// The input file's name: the source of the offsets (line numbers).
-    source: Arc<str>,
+    source: Name,
     rejects: Vec<RejectedEvent>,
     first_commit: u64,
 }
@@ -214,7 +213,7 @@ impl LedgerSink {
         let config = WriterConfig { row_group_rows, ..WriterConfig::default() };
         let (ledger, recovery) =
             Ledger::open_with(dir, &config).with_context(|| format!("opening the ledger {}", dir.display()))?;
-        let source: Arc<str> = input.file_name().map_or_else(|| "input".into(), |n| n.to_string_lossy().into());
+        let source = input.file_name().map_or_else(|| Name::new("input"), |n| Name::new(&n.to_string_lossy()));
         if let Some(done) = recovery.offsets.iter().find(|o| *o.source == *source) {
             // Balances are not checkpointed yet, so a run cannot resume in
             // the middle of a file; rating it again would book it twice.
@@ -234,7 +233,7 @@ impl LedgerSink {
             rejected: rejected.clone(),
             event_time,
             payload: payload.to_vec(),
-            source: self.source.clone(),
+            source: self.source,
             partition: 0,
             offset: i64::try_from(line).unwrap_or(i64::MAX),
         });

@@ -133,7 +133,7 @@ impl Handoff {
             }
             std::thread::sleep(Duration::from_millis(CLAIM_RETRY_MS));
         }
-        self.claims.insert(key.clone(), file);
+        self.claims.insert(*key, file);
         Ok(true)
     }
 

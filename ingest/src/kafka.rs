@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use log::{info, warn};
 use ratewire_ledger::{RejectedEvent, SourceRange};
-use ratewire_rater::Action;
+use ratewire_rater::{Action, Name};
 use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
@@ -178,10 +178,11 @@ impl ConsumerContext for SourceContext {
 /// A consumer-group member reading the input topics.
 pub struct KafkaSource {
     consumer: BaseConsumer<SourceContext>,
-    /// Topic names, interned: one allocation per topic, not per message.
-    topics: HashMap<String, Arc<str>>,
+    /// Topic names, interned once: a message carries its topic without a
+    /// reference count.
+    topics: HashMap<String, Name>,
     /// The offset after the last message polled, per partition.
-    polled: HashMap<(Arc<str>, i32), i64>,
+    polled: HashMap<(Name, i32), i64>,
     errors_in_a_row: u64,
 }
 
@@ -229,7 +230,7 @@ impl KafkaSource {
             config.create_with_context(context).map_err(|e| Error::Source(format!("creating the consumer: {e}")))?;
         let topics: Vec<&str> = options.topics.iter().map(String::as_str).collect();
         consumer.subscribe(&topics).map_err(|e| Error::Source(format!("subscribing to {topics:?}: {e}")))?;
-        let topics = options.topics.iter().map(|t| (t.clone(), Arc::from(t.as_str()))).collect();
+        let topics = options.topics.iter().map(|t| (t.clone(), Name::new(t))).collect();
         Ok(Self { consumer, topics, polled: HashMap::new(), errors_in_a_row: 0 })
     }
 }
@@ -252,13 +253,14 @@ fn consumer_config(options: &KafkaOptions) -> ClientConfig {
     config
 }
 
-/// The shared name of a topic: one allocation per topic, not per message.
-fn intern(topics: &mut HashMap<String, Arc<str>>, name: &str) -> Arc<str> {
+/// The interned name of a topic, looked up here without the global
+/// intern table's lock.
+fn intern(topics: &mut HashMap<String, Name>, name: &str) -> Name {
     if let Some(t) = topics.get(name) {
-        return t.clone();
+        return *t;
     }
-    let t: Arc<str> = Arc::from(name);
-    topics.insert(name.to_string(), t.clone());
+    let t = Name::new(name);
+    topics.insert(name.to_string(), t);
     t
 }
 
@@ -275,7 +277,7 @@ impl Source for KafkaSource {
                     offset: m.offset(),
                     payload: m.payload().unwrap_or_default().to_vec(),
                 };
-                self.polled.insert((message.topic.clone(), message.partition), message.offset + 1);
+                self.polled.insert((message.topic, message.partition), message.offset + 1);
                 Ok(Some(message))
             }
             Some(Err(e)) => {
@@ -321,7 +323,7 @@ impl Source for KafkaSource {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert((key.topic.to_string(), key.partition), offset);
-        self.polled.remove(&(key.topic.clone(), key.partition));
+        self.polled.remove(&(key.topic, key.partition));
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(&key.topic, key.partition, Offset::Offset(offset))
             .map_err(|e| Error::Source(format!("starting {key} at offset {offset}: {e}")))?;
@@ -363,7 +365,7 @@ impl Source for KafkaSource {
                     return Ok(false);
                 }
             };
-            let polled = self.polled.get(&(Arc::from(topic), partition)).copied();
+            let polled = self.polled.get(&(Name::new(topic), partition)).copied();
             let position = polled.or_else(|| resume.get(&(topic.to_string(), partition)).copied()).unwrap_or(low);
             if position < high {
                 return Ok(false);

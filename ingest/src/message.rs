@@ -1,12 +1,12 @@
 //! What the source hands to the pipeline.
 
-use std::sync::Arc;
+use ratewire_rater::Name;
 
 /// One message read from a source partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
     /// The topic (or file name) it was read from.
-    pub topic: Arc<str>,
+    pub topic: Name,
     /// The partition of the topic.
     pub partition: i32,
     /// Its offset in the partition.
@@ -16,10 +16,10 @@ pub struct Message {
 }
 
 /// A source partition: the unit that keeps its order and its rating state.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PartitionKey {
     /// The topic.
-    pub topic: Arc<str>,
+    pub topic: Name,
     /// The partition.
     pub partition: i32,
 }

@@ -458,7 +458,7 @@ impl Driver {
     fn owned(&self, message: &Message) -> bool {
         self.handoff
             .as_ref()
-            .is_none_or(|h| h.owns(&PartitionKey { topic: message.topic.clone(), partition: message.partition }))
+            .is_none_or(|h| h.owns(&PartitionKey { topic: message.topic, partition: message.partition }))
     }
 
     /// Follows one change of the assignment (scale-out). A revoked
@@ -486,7 +486,7 @@ impl Driver {
                 self.settle(source, on_commit)?;
                 for key in owned {
                     let w = route(&key.topic, key.partition, self.work_txs.len());
-                    self.work_txs[w].send(Work::Release(key.clone())).map_err(|_| stopped())?;
+                    self.work_txs[w].send(Work::Release(key)).map_err(|_| stopped())?;
                     if let Some(h) = &mut self.handoff {
                         h.release(&key);
                     }
@@ -508,7 +508,7 @@ impl Driver {
                         adopted.member.as_deref().unwrap_or("nobody: a new partition")
                     );
                     let w = route(&key.topic, key.partition, self.work_txs.len());
-                    let work = Work::Adopt { key: key.clone(), state: adopted.state, others: others.clone() };
+                    let work = Work::Adopt { key, state: adopted.state, others: others.clone() };
                     self.work_txs[w].send(work).map_err(|_| stopped())?;
                     source.start(&key, next)?;
                 }

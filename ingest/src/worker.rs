@@ -179,7 +179,7 @@ impl Worker {
             Some(p) => p,
             None => {
                 let p = self.partition(&key)?;
-                self.partitions.entry(key.clone()).or_insert(p)
+                self.partitions.entry(key).or_insert(p)
             }
         };
         if offset < state.next {
@@ -308,7 +308,7 @@ impl Worker {
             let entries = p.entries.iter().map(|e| e.bytes.as_slice());
             let version = &p.rater.tables().version;
             let state = encode_partition_parts(&key.topic, key.partition, p.next, version, entries)?;
-            segment.states.push(((*key).clone(), state));
+            segment.states.push((*(*key), state));
             p.dirty = false;
         }
         Ok(segment)

@@ -14,7 +14,7 @@ use arrow_array::builder::{
 };
 use arrow_array::{ArrayRef, RecordBatch};
 use chrono::{DateTime, SubsecRound, Utc};
-use ratewire_rater::{Fact, Rated, RecordKind, Rejected};
+use ratewire_rater::{Fact, Name, Rated, RecordKind, Rejected};
 
 use crate::Error;
 use crate::schema::{DECIMAL_PRECISION, DECIMAL_SCALE, TIME_ZONE, Table, list_item};
@@ -32,7 +32,7 @@ pub struct RejectedEvent {
     /// The payload exactly as received (it may not be UTF-8).
     pub payload: Vec<u8>,
     /// Where it was read: a topic, or a file name.
-    pub source: Arc<str>,
+    pub source: Name,
     /// The source's partition (0 for a file).
     pub partition: i32,
     /// Its offset in the partition (the line number, from 1, for a file).
@@ -238,7 +238,7 @@ pub fn rejects_batch(rejects: &[&RejectedEvent], booked_at: DateTime<Utc>) -> Re
         event_id.append_option(rejected.event_id.as_deref());
         payload.append_value(&r.payload);
         catalog_version.append_value(rejected.catalog_version);
-        source.append_value(&r.source);
+        source.append_value(r.source);
         source_partition.append_value(r.partition);
         source_offset.append_value(r.offset);
         booked.append_value(booked_micros);

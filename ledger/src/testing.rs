@@ -1,12 +1,11 @@
 //! Records for unit tests, built by hand so that every field is controlled.
 
 use std::str::FromStr;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use ratewire_rater::money::Currency;
 use ratewire_rater::time::Period;
-use ratewire_rater::{Draw, Draws, Fact, FactKind, FactSource, Rated, RecordKind, Reject, RejectCode, Rejected};
+use ratewire_rater::{Draw, Draws, Fact, FactKind, FactSource, Name, Rated, RecordKind, Reject, RejectCode, Rejected};
 use rust_decimal::Decimal;
 
 use crate::batch::RejectedEvent;
@@ -60,11 +59,11 @@ pub(crate) fn rejected(offset: i64, account: Option<&str>) -> RejectedEvent {
             event_id: None,
             account: account.map(Into::into),
             reject: Reject::payload(RejectCode::MalformedJson, "payload: not JSON"),
-            catalog_version: ratewire_rater::Name::new("test-1"),
+            catalog_version: Name::new("test-1"),
         },
         event_time: None,
         payload: b"\xff{not json".to_vec(),
-        source: Arc::from("events.jsonl"),
+        source: Name::new("events.jsonl"),
         partition: 0,
         offset,
     }

@@ -92,7 +92,7 @@ fn batches() -> Vec<Batch> {
                     rejected: r.clone(),
                     event_time: None,
                     payload: text.as_bytes().to_vec(),
-                    source: Arc::from("events.jsonl"),
+                    source: ratewire_rater::Name::new("events.jsonl"),
                     partition: 0,
                     offset: line,
                 });

@@ -38,7 +38,7 @@ fn every_golden_case_books_and_reads_back() {
                     rejected: r.clone(),
                     event_time: None,
                     payload: line.as_bytes().to_vec(),
-                    source: Arc::from("events.jsonl"),
+                    source: ratewire_rater::Name::new("events.jsonl"),
                     partition: 0,
                     offset: i as i64 + 1,
                 });

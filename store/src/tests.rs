@@ -36,7 +36,7 @@ fn rejected(offset: i64) -> RejectedEvent {
         },
         event_time: None,
         payload: format!("{{not json {offset}").into_bytes(),
-        source: Arc::from("events.jsonl"),
+        source: ratewire_rater::Name::new("events.jsonl"),
         partition: 0,
         offset,
     }
