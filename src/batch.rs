@@ -248,7 +248,7 @@ impl LedgerSink {
             to: i64::try_from(to)?,
         };
         let commit = Commit {
-            rated: &out.rated,
+            rated: std::slice::from_ref(&out.rated),
             rejected: &self.rejects,
             facts: &out.facts,
             offsets: &[range],

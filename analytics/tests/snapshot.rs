@@ -45,7 +45,7 @@ fn two_commits(dir: &Path) -> Ledger {
         rater.rate(&event, event.time, &mut out);
         let offsets = [SourceRange { source: "events.jsonl".into(), partition: 0, from: n, to: n + 1 }];
         let commit = Commit {
-            rated: &out.rated,
+            rated: std::slice::from_ref(&out.rated),
             rejected: &[],
             facts: &out.facts,
             offsets: &offsets,

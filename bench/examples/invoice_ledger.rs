@@ -146,7 +146,7 @@ fn main() -> anyhow::Result<()> {
             let to = offset + i64::try_from(chunk)?;
             let offsets = [SourceRange { source: "bench".into(), partition: 0, from: offset, to }];
             let commit = Commit {
-                rated: &records,
+                rated: std::slice::from_ref(&records),
                 rejected: &[],
                 facts: &[],
                 offsets: &offsets,

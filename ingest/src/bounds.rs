@@ -31,6 +31,16 @@ pub const BARRIERS_IN_FLIGHT_MAX: usize = 64;
 /// ahead of a slow ledger.
 pub const SEGMENTS_QUEUED_PER_WORKER: usize = 2;
 
+/// Records per chunk of a worker's segment. A worker starts a new chunk
+/// when the one it fills holds this many; the ledger stage books the chunks
+/// as they are and hands them back emptied. About 1.8 MB of records.
+pub const CHUNK_RECORDS: usize = 4096;
+
+/// Room in a chunk: one message can book several records (a period's fees
+/// and grants with it), so a chunk has room beyond [`CHUNK_RECORDS`] and
+/// seldom grows.
+pub const CHUNK_CAPACITY: usize = CHUNK_RECORDS + CHUNK_RECORDS / 8;
+
 /// How often librdkafka reports the consumer's statistics (broker states,
 /// partition ends), in milliseconds: the age of the lag metrics and of
 /// `/readyz`'s broker and lag checks.

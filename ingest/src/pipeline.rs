@@ -32,7 +32,7 @@ use ratewire_rater::money::Currency;
 use ratewire_rater::{Name, Rated, RaterConfig, RejectCode};
 use rust_decimal::Decimal;
 
-use crate::bounds::{BARRIERS_IN_FLIGHT_MAX, POLL_TIMEOUT_MS, SEGMENTS_QUEUED_PER_WORKER};
+use crate::bounds::{BARRIERS_IN_FLIGHT_MAX, CHUNK_RECORDS, POLL_TIMEOUT_MS, SEGMENTS_QUEUED_PER_WORKER};
 use crate::error::Error;
 use crate::handoff::Handoff;
 use crate::message::{Message, PartitionKey};
@@ -240,9 +240,13 @@ impl Pipeline {
         let workers = options.rate_workers.max(1);
         let restored = crate::state::decode(&checkpoint)?;
         drop(checkpoint);
-        // Record buffers go back from the ledger stage to the workers, so
-        // that a segment's records land in memory already paged in.
-        let (recycle_tx, recycle_rx) = bounded::<Vec<Rated>>(workers * 2);
+        // Record chunks go back from the ledger stage to the workers, so
+        // that records land in memory already paged in: as many as the
+        // commits in flight hold (the one being written, the segments
+        // queued and those being filled).
+        let chunks_per_commit = usize::try_from(options.commit_messages_max).unwrap_or(usize::MAX) / CHUNK_RECORDS;
+        let chunks_in_flight = (SEGMENTS_QUEUED_PER_WORKER + 2) * (chunks_per_commit + workers);
+        let (recycle_tx, recycle_rx) = bounded::<Vec<Rated>>(chunks_in_flight);
         let stage = LedgerStage::new(ledger, side, workers, &restored, recycle_tx, metrics.clone())?;
         let mut per_worker: Vec<Vec<PartitionState>> = (0..workers).map(|_| Vec::new()).collect();
         // Sharing the root, a partition's state comes with its assignment

@@ -76,11 +76,14 @@ pub(crate) struct LedgerStage {
     workers: usize,
     states: BTreeMap<PartitionKey, Arc<[u8]>>,
     pending: BTreeMap<u64, Vec<Segment>>,
-    /// The records, facts and actions of the commit being booked: one
-    /// buffer kept from commit to commit, so that gathering the segments
-    /// copies into memory already paged in.
+    /// The facts and actions of the commit being booked: one buffer kept
+    /// from commit to commit, so that gathering the segments copies into
+    /// memory already paged in.
     output: Output,
-    /// Where the segments' emptied record buffers go back to the workers.
+    /// The record chunks of the commit being booked, as the workers filled
+    /// them: records are not copied.
+    chunks: Vec<Vec<Rated>>,
+    /// Where emptied record chunks go back to the workers.
     recycle: Sender<Vec<Rated>>,
     metrics: Arc<Metrics>,
 }
@@ -100,8 +103,8 @@ impl LedgerStage {
             states.insert(key, state::encode_partition(s)?);
         }
         metrics.ledger_opened(ledger.sequence());
-        let output = Output::default();
-        Ok(Self { ledger, side, workers, states, pending: BTreeMap::new(), output, recycle, metrics })
+        let (output, chunks) = (Output::default(), Vec::new());
+        Ok(Self { ledger, side, workers, states, pending: BTreeMap::new(), output, chunks, recycle, metrics })
     }
 
     /// Takes a worker's segment; when every worker's segment for its barrier
@@ -132,24 +135,36 @@ impl LedgerStage {
 
     fn commit(&mut self, barrier: u64, segments: Vec<Segment>) -> Result<Committed, Error> {
         let mut output = std::mem::take(&mut self.output);
+        let mut chunks = std::mem::take(&mut self.chunks);
         output.clear();
-        let result = self.commit_into(barrier, segments, &mut output);
+        let result = self.commit_into(barrier, segments, &mut output, &mut chunks);
         // Dropped here, not with the next commit: the buffers keep only
         // their capacity in between.
         output.clear();
         self.output = output;
+        for mut chunk in chunks.drain(..) {
+            chunk.clear();
+            // Full or closed: the chunk is dropped instead.
+            let _ = self.recycle.try_send(chunk);
+        }
+        self.chunks = chunks;
         result
     }
 
-    fn commit_into(&mut self, barrier: u64, segments: Vec<Segment>, output: &mut Output) -> Result<Committed, Error> {
+    fn commit_into(
+        &mut self,
+        barrier: u64,
+        segments: Vec<Segment>,
+        output: &mut Output,
+        chunks: &mut Vec<Vec<Rated>>,
+    ) -> Result<Committed, Error> {
         let started = Instant::now();
         let mut rejects = Vec::new();
         let mut ranges = Vec::new();
         let mut consumed = 0;
         for mut s in segments {
-            output.rated.append(&mut s.output.rated);
-            // Full or closed: the buffer is dropped instead.
-            let _ = self.recycle.try_send(s.output.rated);
+            debug_assert!(s.output.rated.is_empty(), "a segment's records are in its chunks");
+            chunks.append(&mut s.rated);
             output.actions.append(&mut s.output.actions);
             output.facts.append(&mut s.output.facts);
             rejects.append(&mut s.rejects);
@@ -167,7 +182,7 @@ impl LedgerStage {
             sequence: self.ledger.sequence(),
             positions: Vec::new(),
             consumed,
-            rated: output.rated.len() as u64,
+            rated: chunks.iter().map(|c| c.len() as u64).sum(),
             rejected,
             actions: output.actions.len() as u64,
             ..Committed::default()
@@ -175,7 +190,7 @@ impl LedgerStage {
         for r in &rejects {
             *committed.rejected_by_code.entry(r.rejected.reject.code).or_default() += 1;
         }
-        for r in &output.rated {
+        for r in chunks.iter().flatten() {
             *committed.gross_by_service.entry((r.service, r.currency)).or_default() += r.gross;
         }
         if ranges.is_empty() {
@@ -193,7 +208,7 @@ impl LedgerStage {
         self.metrics.stage(Stage::SideOutput, side_started.elapsed());
         let checkpoint = state::encode(&self.states)?;
         let commit = Commit {
-            rated: &output.rated,
+            rated: chunks,
             facts: &output.facts,
             rejected: &rejects,
             offsets: &ranges,
@@ -204,7 +219,7 @@ impl LedgerStage {
         let manifest = self.ledger.commit(&commit)?;
         let bytes = manifest.files.iter().map(|f| f.bytes).sum();
         self.metrics.committed(manifest.sequence, bytes, ledger_started.elapsed());
-        self.observe_event_to_commit(&output.rated, &rejects, Utc::now());
+        self.observe_event_to_commit(chunks, &rejects, Utc::now());
         self.metrics.stage(Stage::LedgerCommit, started.elapsed());
         committed.sequence = manifest.sequence;
         committed.positions = manifest.positions;
@@ -214,13 +229,13 @@ impl LedgerStage {
     /// Event time to `booked` for the records of events (not those the
     /// rater generates, whose time is a period boundary) and the rejects
     /// with a readable time; filled locally, flushed once per commit.
-    fn observe_event_to_commit(&self, rated: &[Rated], rejects: &[RejectedEvent], booked: DateTime<Utc>) {
+    fn observe_event_to_commit(&self, rated: &[Vec<Rated>], rejects: &[RejectedEvent], booked: DateTime<Utc>) {
         let local = self.metrics.event_to_commit();
         let observe = |time: DateTime<Utc>| {
             let ms = u64::try_from((booked - time).num_milliseconds()).unwrap_or(0);
             local.observe(Duration::from_millis(ms).as_secs_f64());
         };
-        for r in rated {
+        for r in rated.iter().flatten() {
             if !matches!(r.kind, RecordKind::Recurring | RecordKind::Grant | RecordKind::Expiry) {
                 observe(r.event_time);
             }
@@ -256,9 +271,10 @@ mod tests {
         }
     }
 
+    /// A segment of no records, in one empty chunk of `capacity`.
     fn segment(barrier: u64, partition: i32, capacity: usize) -> Segment {
         let mut segment = Segment { barrier, consumed: 5, ..Segment::default() };
-        segment.output.rated = Vec::with_capacity(capacity);
+        segment.rated.push(Vec::with_capacity(capacity));
         // Five messages a barrier: barrier n covers offsets 5(n-1) to 5n.
         let to = i64::try_from(barrier).unwrap() * 5;
         segment.ranges.push(SourceRange { source: "events".into(), partition, from: to - 5, to });
@@ -266,7 +282,7 @@ mod tests {
     }
 
     #[test]
-    fn the_segments_record_buffers_go_back_to_the_workers() {
+    fn the_segments_record_chunks_go_back_to_the_workers() {
         let dir = tempfile::tempdir().unwrap();
         let (ledger, _) = Ledger::open(dir.path()).unwrap();
         let (recycle, recycled) = bounded(2);
@@ -278,9 +294,9 @@ mod tests {
         assert_eq!((committed.sequence, committed.consumed), (1, 10));
         let mut capacities: Vec<usize> = recycled.try_iter().map(|b: Vec<Rated>| b.capacity()).collect();
         capacities.sort_unstable();
-        assert_eq!(capacities, [1000, 2000], "both buffers come back, emptied, with their room");
+        assert_eq!(capacities, [1000, 2000], "both chunks come back, emptied, with their room");
 
-        // The channel holds two: a buffer beyond that is dropped, and the
+        // The channel holds two: a chunk beyond that is dropped, and the
         // commit goes on.
         for barrier in [2, 3] {
             stage.accept(segment(barrier, 0, 10)).unwrap();

@@ -19,6 +19,7 @@ use ratewire_rater::{
     AccountCheckpoint, ActionReason, Checkpoint, Output, Rated, Rater, RaterConfig, RejectCode, decode_bounded,
 };
 
+use crate::bounds::{CHUNK_CAPACITY, CHUNK_RECORDS};
 use crate::error::Error;
 use crate::message::{Message, PartitionKey};
 use crate::metrics::{Metrics, Tally};
@@ -45,8 +46,12 @@ pub(crate) enum Work {
 pub(crate) struct Segment {
     /// The barrier that closed it.
     pub barrier: u64,
-    /// Rated records, facts and actions (its `rejected` is empty: rejects
-    /// are in `rejects`, with their payloads).
+    /// Rated records, in order, in chunks of about [`CHUNK_RECORDS`]: the
+    /// ledger stage books them where they are and hands the emptied chunks
+    /// back, so no record buffer grows into fresh pages.
+    pub rated: Vec<Vec<Rated>>,
+    /// Facts and actions (its `rated` is empty: records are in `rated`; so
+    /// is its `rejected`: rejects are in `rejects`, with their payloads).
     pub output: Output,
     /// Rejected messages.
     pub rejects: Vec<RejectedEvent>,
@@ -106,8 +111,7 @@ pub(crate) struct Worker {
     segment: Segment,
     /// Rejects of the message being handled, before they get their payload.
     scratch: Output,
-    /// Emptied record buffers back from the ledger stage, for the next
-    /// segment.
+    /// Emptied record chunks back from the ledger stage.
     recycled: Receiver<Vec<Rated>>,
     metrics: Arc<Metrics>,
 }
@@ -160,6 +164,9 @@ impl Worker {
         let (count, consumed, rejects) = (messages.len() as u64, self.segment.consumed, self.segment.rejects.len());
         for message in messages {
             self.rate_one(message, now)?;
+            if self.segment.output.rated.len() >= CHUNK_RECORDS {
+                self.next_chunk();
+            }
         }
         // Counted once per batch: nothing per message beyond the rating.
         let consumed = self.segment.consumed - consumed;
@@ -265,20 +272,26 @@ impl Worker {
         Ok(Partition { rater, next, first: None, dirty: false, below, entries: Vec::new() })
     }
 
+    /// Moves the chunk being filled to the segment's full ones and starts
+    /// another: one handed back by the ledger stage, paged in already, or
+    /// a new one.
+    fn next_chunk(&mut self) {
+        let chunk = self.recycled.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK_CAPACITY));
+        debug_assert!(chunk.is_empty(), "a recycled chunk comes back empty");
+        let full = std::mem::replace(&mut self.segment.output.rated, chunk);
+        self.segment.rated.push(full);
+    }
+
     /// Closes the segment at barrier `barrier` and returns it.
     pub(crate) fn barrier(&mut self, barrier: u64) -> Result<Segment, Error> {
-        let mut segment = std::mem::take(&mut self.segment);
-        segment.barrier = barrier;
-        if let Ok(buffer) = self.recycled.try_recv() {
-            debug_assert!(buffer.is_empty(), "a recycled buffer comes back empty");
-            self.segment.output.rated = buffer;
+        if !self.segment.output.rated.is_empty() {
+            self.next_chunk();
         }
-        // Room for a quarter more records than this segment had, at once:
-        // growing by doubling copies the records into fresh pages, and the
-        // next segment is as often larger as smaller. Room not written to
-        // takes no memory.
-        let records = segment.output.rated.len();
-        self.segment.output.rated.reserve(records + records / 4);
+        // The empty chunk being filled stays for the next segment.
+        let chunk = std::mem::take(&mut self.segment.output.rated);
+        let mut segment = std::mem::take(&mut self.segment);
+        self.segment.output.rated = chunk;
+        segment.barrier = barrier;
         let mut touched: BTreeMap<&PartitionKey, &mut Partition> =
             self.partitions.iter_mut().filter(|(_, p)| p.dirty).collect();
         for (key, p) in &mut touched {

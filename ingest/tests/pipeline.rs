@@ -38,6 +38,12 @@ fn rater_config() -> RaterConfig {
 /// A stream of usage events over the example accounts, with malformed
 /// payloads and resent events mixed in; each account on one partition.
 fn stream() -> Vec<Message> {
+    stream_of(600, 7)
+}
+
+/// `events` events over the example accounts, `minutes_apart`, with resent
+/// and truncated ones among them.
+fn stream_of(events: usize, minutes_apart: i64) -> Vec<Message> {
     let accounts: Vec<String> = std::fs::read_to_string(examples().join("accounts.csv"))
         .unwrap()
         .lines()
@@ -53,9 +59,9 @@ fn stream() -> Vec<Message> {
         messages.push(Message { topic: TOPIC.into(), partition, offset: *offset, payload: payload.into_bytes() });
         *offset += 1;
     };
-    for i in 0..600usize {
+    for i in 0..events {
         let a = i % accounts.len();
-        let time = start + chrono::Duration::minutes(i64::try_from(i).unwrap() * 7);
+        let time = start + chrono::Duration::minutes(i64::try_from(i).unwrap() * minutes_apart);
         let time = time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let account = &accounts[a];
         let payload = match i % 3 {
@@ -189,17 +195,21 @@ fn run_counted(
     workers: usize,
     side: &Arc<std::sync::Mutex<Published>>,
 ) -> (Summary, [u64; 4]) {
+    run_with(dir, source, options(workers), side)
+}
+
+/// As [`run_counted`], with `options`.
+fn run_with(
+    dir: &Path,
+    source: &mut FakeSource,
+    options: Options,
+    side: &Arc<std::sync::Mutex<Published>>,
+) -> (Summary, [u64; 4]) {
     let (ledger, recovery) = Ledger::open(dir).unwrap();
     let mut ids = EventIds::default();
     ledger.for_each_event_id(|id| ids.insert(id)).unwrap();
-    let pipeline = Pipeline::new(
-        ledger,
-        recovery.checkpoint,
-        ids,
-        Box::new(FakeSide(side.clone())),
-        reference(),
-        options(workers),
-    );
+    let pipeline =
+        Pipeline::new(ledger, recovery.checkpoint, ids, Box::new(FakeSide(side.clone())), reference(), options);
     let metrics = Arc::new(Metrics::new().unwrap());
     let pipeline = pipeline.with_metrics(metrics.clone());
     let stop = source.stop_after.as_ref().map_or_else(|| Arc::new(AtomicBool::new(false)), |(_, s)| s.clone());
@@ -277,6 +287,25 @@ fn every_message_is_booked_once_rated_or_rejected() {
         // The source was told the ledger's positions, for lag monitoring.
         let committed: i64 = source.committed.iter().map(|r| r.to - r.from).sum();
         assert_eq!(committed, messages.len() as i64);
+    }
+}
+
+/// Segments larger than a chunk of records: each worker hands over several
+/// chunks per commit, and every record of every chunk is booked.
+#[test]
+fn segments_of_many_chunks_are_booked_whole() {
+    let messages = stream_of(24_000, 1);
+    let (rated, rejected, gross) = expected(&messages);
+    assert!(rated > 3 * 4096, "more records than three chunks: {rated}");
+    for workers in [1, 2] {
+        let dir = tempfile::tempdir().unwrap();
+        let side = Arc::default();
+        let mut source = FakeSource::new(messages.clone());
+        let options = Options { batch_messages_max: 1024, commit_messages_max: 20_000, ..options(workers) };
+        let (summary, _) = run_with(dir.path(), &mut source, options, &side);
+        assert_eq!(summary.consumed, messages.len() as u64);
+        assert_eq!(ledger_totals(dir.path()), (rated, rejected, gross), "{workers} workers");
+        assert_checkpoint_is_one_pass(dir.path(), &messages);
     }
 }
 

@@ -283,9 +283,10 @@ fn by_currency(
 }
 
 /// Refuses a commit that would book a row in a period up to `closed`.
-pub(crate) fn refuse_closed(rated: &[Rated], facts: &[Fact], closed: Period) -> Result<(), Error> {
+pub(crate) fn refuse_closed(rated: &[Vec<Rated>], facts: &[Fact], closed: Period) -> Result<(), Error> {
     let rows = rated
         .iter()
+        .flat_map(|part| part.iter())
         .map(|r| (Table::Rated, &r.event_id, r.period))
         .chain(facts.iter().map(|f| (Table::Facts, &f.event_id, f.period)));
     for (table, event_id, period) in rows {
@@ -371,7 +372,7 @@ mod tests {
         let offsets = [SourceRange { source: "events.jsonl".into(), partition: 0, from: at, to: at + 1 }];
         let checkpoint = format!("state {at}");
         let commit = Commit {
-            rated,
+            rated: &[rated.to_vec()],
             rejected: &[],
             facts,
             offsets: &offsets,

@@ -55,8 +55,10 @@ use crate::writer::{Partition, Rows, Writer, WriterConfig, plan, read_back};
 /// What one commit books.
 #[derive(Debug, Clone, Copy)]
 pub struct Commit<'a> {
-    /// Rated records (their draws go to the `draws` table).
-    pub rated: &'a [Rated],
+    /// Rated records, in parts booked as one (a pipeline's rate workers
+    /// each hand over theirs, uncopied); their draws go to the `draws`
+    /// table.
+    pub rated: &'a [Vec<Rated>],
     /// Rejected events.
     pub rejected: &'a [RejectedEvent],
     /// Lifecycle facts (the `facts` table).

@@ -427,7 +427,7 @@ mod tests {
         let offsets = [SourceRange { source: "events.jsonl".into(), partition: 0, from: offset + 1, to: offset + 10 }];
         let checkpoint = format!("state {i}");
         let commit = Commit {
-            rated: &rated,
+            rated: std::slice::from_ref(&rated),
             rejected: &rejects,
             facts: &[],
             offsets: &offsets,

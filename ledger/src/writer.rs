@@ -127,13 +127,13 @@ impl Rows<'_> {
 /// Splits a commit's rows into files, one per table and partition, each
 /// sorted by account then event time (stable, so ties keep their order).
 pub(crate) fn plan<'a>(
-    rated: &'a [Rated],
+    rated: &'a [Vec<Rated>],
     rejected: &'a [RejectedEvent],
     facts: &'a [Fact],
     booked_at: DateTime<Utc>,
 ) -> Vec<(Partition, Rows<'a>)> {
     let mut by_partition: BTreeMap<(Period, NaiveDate), Vec<&Rated>> = BTreeMap::new();
-    for r in rated {
+    for r in rated.iter().flatten() {
         by_partition.entry((r.period, r.event_time.date_naive())).or_default().push(r);
     }
     let mut files = Vec::with_capacity(by_partition.len() * 2 + 1);
@@ -351,6 +351,7 @@ mod tests {
         late.period = dec;
         let facts =
             [fact("p1", "B2", "2026-11-03T10:00:00Z", "1"), fact("p0", "A1", "2026-11-03T11:00:00Z", "2"), late];
+        let records = [records.to_vec()];
         let files = plan(&records, &rejects, &facts, booked);
         let dirs: Vec<String> = files.iter().map(|(p, _)| p.dir().to_string_lossy().replace('\\', "/")).collect();
         assert_eq!(
@@ -400,7 +401,7 @@ mod tests {
             .collect();
         let writer =
             WriterConfig { row_group_rows: 4, ..WriterConfig::default() }.build().unwrap_or_else(|e| panic!("{e}"));
-        let files = plan(&records, &[], &[], time("2026-11-03T12:00:00Z"));
+        let files = plan(std::slice::from_ref(&records), &[], &[], time("2026-11-03T12:00:00Z"));
         let (_, rows) = files.iter().find(|(p, _)| p.table == Table::Rated).unwrap_or_else(|| panic!());
         let path = dir.path().join("f.parquet");
         let (totals, bytes) = writer.write(&path, rows).unwrap_or_else(|e| panic!("{e}"));

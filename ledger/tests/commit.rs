@@ -60,7 +60,7 @@ struct Batch {
 impl Batch {
     fn commit(&self) -> Commit<'_> {
         Commit {
-            rated: &self.rated,
+            rated: std::slice::from_ref(&self.rated),
             rejected: &self.rejected,
             facts: &self.facts,
             offsets: &self.offsets,

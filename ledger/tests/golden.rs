@@ -50,7 +50,7 @@ fn every_golden_case_books_and_reads_back() {
         let offsets =
             [SourceRange { source: "events.jsonl".into(), partition: 0, from: 1, to: lines.len() as i64 + 1 }];
         let commit = Commit {
-            rated: &out.rated,
+            rated: std::slice::from_ref(&out.rated),
             rejected: &rejected,
             facts: &out.facts,
             offsets: &offsets,

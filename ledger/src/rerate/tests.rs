@@ -79,7 +79,7 @@ fn ledger_of(dir: &std::path::Path, events: &[Event]) -> Ledger {
         assert!(out.rejected.is_empty(), "{:?}", out.rejected);
         let offsets = [SourceRange { source: "events".into(), partition: 0, from: offset, to: offset + 1 }];
         let commit = Commit {
-            rated: &out.rated,
+            rated: std::slice::from_ref(&out.rated),
             rejected: &[],
             facts: &out.facts,
             offsets: &offsets,
