@@ -14,7 +14,7 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use crossbeam_channel::Receiver;
 use ratewire_ledger::{RejectedEvent, SourceRange};
-use ratewire_rater::dedup::{EventIds, duplicate};
+use ratewire_rater::dedup::{EventIds, IdHash, duplicate};
 use ratewire_rater::{
     AccountCheckpoint, ActionReason, Checkpoint, Output, Rated, Rater, RaterConfig, RejectCode, decode_bounded,
 };
@@ -203,23 +203,25 @@ impl Worker {
         let event_time = decoded.as_ref().ok().map(|e| e.time);
         match decoded {
             Err(reject) => state.rater.reject_payload(reject, scratch),
-            Ok(event)
-                if self.committed_ids.contains(&event.id)
-                    || self.ids.contains(&event.id)
-                    || self.others_ids.contains(&event.id) =>
-            {
-                state.rater.reject_event(duplicate(&event.id), &event, scratch);
-            }
             Ok(event) => {
-                let rated_before = out.rated.len();
-                state.rater.rate(&event, now, out);
-                // The rater pushes a content reject into `out`: move it to
-                // the scratch buffer, where rejects get their payload.
-                scratch.rejected.append(&mut out.rejected);
-                if scratch.rejected.is_empty() {
-                    self.ids.insert(&event.id);
+                // One hash of the id for the three sets.
+                let hash = IdHash::of(&event.id);
+                if self.committed_ids.contains_hashed(hash, &event.id)
+                    || self.ids.contains_hashed(hash, &event.id)
+                    || self.others_ids.contains_hashed(hash, &event.id)
+                {
+                    state.rater.reject_event(duplicate(&event.id), &event, scratch);
                 } else {
-                    debug_assert_eq!(out.rated.len(), rated_before, "a rejected event books nothing");
+                    let rated_before = out.rated.len();
+                    state.rater.rate(&event, now, out);
+                    // The rater pushes a content reject into `out`: move it
+                    // to the scratch buffer, where rejects get their payload.
+                    scratch.rejected.append(&mut out.rejected);
+                    if scratch.rejected.is_empty() {
+                        self.ids.insert_hashed(hash, event.id);
+                    } else {
+                        debug_assert_eq!(out.rated.len(), rated_before, "a rejected event books nothing");
+                    }
                 }
             }
         }
