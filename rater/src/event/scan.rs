@@ -17,6 +17,7 @@ use super::raw::{Field, Raw};
 
 /// Reads `json` (a whole payload) into `raw`, which must be empty. `None`
 /// when serde must read it; `raw` is then left partly filled, to be dropped.
+#[inline]
 pub(super) fn scan<'a>(json: &'a str, raw: &mut Raw<'a>) -> Option<()> {
     let b = json.as_bytes();
     let mut i = skip_whitespace(b, 0);
