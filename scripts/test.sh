@@ -5,6 +5,7 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 bash scripts/setup.sh
+bash scripts/prune-target.sh
 # The container, compose, Kubernetes, Prometheus and Grafana files: quick,
 # so before the Rust build.
 bash deploy/check.sh
