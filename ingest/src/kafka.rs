@@ -365,7 +365,8 @@ impl Source for KafkaSource {
                     return Ok(false);
                 }
             };
-            let polled = self.polled.get(&(Name::new(topic), partition)).copied();
+            // Polled positions are of subscribed topics, named in `topics`.
+            let polled = self.topics.get(topic).and_then(|t| self.polled.get(&(*t, partition))).copied();
             let position = polled.or_else(|| resume.get(&(topic.to_string(), partition)).copied()).unwrap_or(low);
             if position < high {
                 return Ok(false);

@@ -286,7 +286,7 @@ fn by_currency(
 pub(crate) fn refuse_closed(rated: &[Vec<Rated>], facts: &[Fact], closed: Period) -> Result<(), Error> {
     let rows = rated
         .iter()
-        .flat_map(|part| part.iter())
+        .flatten()
         .map(|r| (Table::Rated, &r.event_id, r.period))
         .chain(facts.iter().map(|f| (Table::Facts, &f.event_id, f.period)));
     for (table, event_id, period) in rows {

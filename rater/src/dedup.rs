@@ -61,9 +61,7 @@ impl EventIds {
     /// Records `id`, of hash `hash`, as booked.
     pub fn insert_hashed(&mut self, hash: IdHash, id: EventId) {
         debug_assert_eq!(hash, IdHash::of(&id), "the hash is the id's");
-        if let Entry::Vacant(vacant) =
-            self.seen.entry(hash.0, |seen| *seen == id, |seen| HASHER.hash_one(seen.as_str()))
-        {
+        if let Entry::Vacant(vacant) = self.seen.entry(hash.0, |seen| *seen == id, |seen| IdHash::of(seen).0) {
             vacant.insert(id);
         }
     }
