@@ -18,6 +18,13 @@ pub const SEEK_TIMEOUT_MS: u64 = 10_000;
 /// Partitions one pipeline may hold state for.
 pub const PARTITIONS_MAX: usize = 4096;
 
+/// Payload bytes after which a batch goes to its rate worker even if it
+/// holds fewer than `pipeline.batch_messages_max` messages: the worker
+/// queues hold `pipeline.queue_batches_max` batches each, and this keeps
+/// their memory near that many MiB per worker whatever the message size
+/// (a batch of 4,096 messages of 200 bytes is 0.8 MiB and not cut).
+pub const BATCH_PAYLOAD_BYTES_MAX: usize = 1 << 20;
+
 /// Commits the ledger stage may have waiting for their segments: the
 /// barriers in flight between the source and the ledger.
 pub const BARRIERS_IN_FLIGHT_MAX: usize = 64;

@@ -192,7 +192,8 @@ pub struct LedgerConfig {
     /// Rows per Parquet row group; at most `commit_rows_max`. Default
     /// 131072, range 1 to 1048576.
     pub row_group_rows: usize,
-    /// ZSTD compression level of the Parquet files. Default 3, range 1 to 22.
+    /// ZSTD compression level of the Parquet files. Default 1 (the fastest),
+    /// range 1 to 22.
     pub zstd_level: i32,
     /// This instance's name among several sharing `dir` (scale-out; see
     /// `docs/operations.md`): each writes its own ledger under
@@ -222,7 +223,7 @@ impl Default for LedgerConfig {
             commit_interval_ms: 1000,
             commit_rows_max: 262_144,
             row_group_rows: 131_072,
-            zstd_level: 3,
+            zstd_level: ratewire_ledger::ZSTD_LEVEL_DEFAULT,
             instance: String::new(),
             handoff_wait_ms: 120_000,
             mirror_url: String::new(),
@@ -256,7 +257,9 @@ pub struct PipelineConfig {
     /// 4096, range 1 to 65536.
     pub batch_messages_max: usize,
     /// Bound of every queue between stages, in batches; a full queue holds
-    /// the stage before it back. Default 8, range 1 to 1024.
+    /// the stage before it back. A batch is also handed over at 1 MiB of
+    /// payloads, so a queue holds about this many MiB at most. Default 32,
+    /// range 1 to 1024.
     pub queue_batches_max: usize,
     /// Largest message accepted, in bytes; a larger one is rejected
     /// (`1002 OVERSIZED`) unread. Default 65536 (the envelope's documented
@@ -276,7 +279,7 @@ impl Default for PipelineConfig {
         Self {
             rate_workers: 2,
             batch_messages_max: 4096,
-            queue_batches_max: 8,
+            queue_batches_max: 32,
             message_bytes_max: EVENT_BYTES_MAX,
             event_age_max_days: rater.event_age_max_days,
             event_future_max_seconds: rater.event_future_max_seconds,
@@ -987,10 +990,10 @@ mod tests {
         assert!(c.catalog.watch);
         assert_eq!(c.ledger.dir, Path::new("ledger"));
         assert_eq!(c.ledger.commit_interval(), Duration::from_secs(1));
-        assert_eq!((c.ledger.commit_rows_max, c.ledger.row_group_rows, c.ledger.zstd_level), (262_144, 131_072, 3));
+        assert_eq!((c.ledger.commit_rows_max, c.ledger.row_group_rows, c.ledger.zstd_level), (262_144, 131_072, 1));
         assert_eq!((c.ledger.mirror_url.as_str(), c.ledger.mirror_interval()), ("", Duration::from_secs(10)));
         let p = &c.pipeline;
-        assert_eq!((p.rate_workers, p.batch_messages_max, p.queue_batches_max), (2, 4096, 8));
+        assert_eq!((p.rate_workers, p.batch_messages_max, p.queue_batches_max), (2, 4096, 32));
         assert_eq!(p.message_bytes_max, 65_536);
         assert_eq!((p.event_age_max_days, p.event_future_max_seconds), (62, 300));
         assert_eq!(c.http.listen.to_string(), "127.0.0.1:9464");

@@ -32,7 +32,9 @@ use ratewire_rater::money::Currency;
 use ratewire_rater::{Name, Rated, RaterConfig, RejectCode};
 use rust_decimal::Decimal;
 
-use crate::bounds::{BARRIERS_IN_FLIGHT_MAX, CHUNK_RECORDS, POLL_TIMEOUT_MS, SEGMENTS_QUEUED_PER_WORKER};
+use crate::bounds::{
+    BARRIERS_IN_FLIGHT_MAX, BATCH_PAYLOAD_BYTES_MAX, CHUNK_RECORDS, POLL_TIMEOUT_MS, SEGMENTS_QUEUED_PER_WORKER,
+};
 use crate::error::Error;
 use crate::handoff::Handoff;
 use crate::message::{Message, PartitionKey};
@@ -115,7 +117,7 @@ impl Default for Options {
         Self {
             rate_workers: 2,
             batch_messages_max: 4096,
-            queue_batches_max: 8,
+            queue_batches_max: 32,
             commit_interval_ms: 1000,
             commit_messages_max: 262_144,
             message_bytes_max: 65_536,
@@ -368,6 +370,8 @@ struct Driver {
     work_txs: Vec<Sender<Work>>,
     acks: Receiver<Committed>,
     buffers: Vec<Vec<Message>>,
+    /// The payload bytes in each of `buffers`.
+    buffered_bytes: Vec<usize>,
     since_barrier: u64,
     last_barrier: Instant,
     issued: u64,
@@ -387,11 +391,13 @@ impl Driver {
         handoff: Option<Handoff>,
     ) -> Self {
         let buffers = work_txs.iter().map(|_| Vec::new()).collect();
+        let buffered_bytes = vec![0; work_txs.len()];
         Self {
             options,
             work_txs,
             acks,
             buffers,
+            buffered_bytes,
             since_barrier: 0,
             last_barrier: Instant::now(),
             issued: 0,
@@ -429,9 +435,12 @@ impl Driver {
                 }
                 Some(message) => {
                     let w = route(&message.topic, message.partition, self.work_txs.len());
+                    self.buffered_bytes[w] += message.payload.len();
                     self.buffers[w].push(message);
                     self.since_barrier += 1;
-                    if self.buffers[w].len() >= self.options.batch_messages_max {
+                    if self.buffers[w].len() >= self.options.batch_messages_max
+                        || self.buffered_bytes[w] >= BATCH_PAYLOAD_BYTES_MAX
+                    {
                         self.send(w)?;
                     }
                 }
@@ -580,6 +589,7 @@ impl Driver {
     /// Hands worker `w` its buffered messages.
     fn send(&mut self, w: usize) -> Result<(), Error> {
         let batch = std::mem::take(&mut self.buffers[w]);
+        self.buffered_bytes[w] = 0;
         self.metrics.consumed(batch.len());
         self.work_txs[w].send(Work::Messages(batch)).map_err(|_| stopped())?;
         self.sample_queue();

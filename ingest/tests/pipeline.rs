@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use ratewire_ingest::{
-    Error, Message, Metrics, Options, Pipeline, ReferenceHandle, SideOutput, Source, Summary, Until,
+    BATCH_PAYLOAD_BYTES_MAX, Error, Message, Metrics, Options, Pipeline, ReferenceHandle, SideOutput, Source, Summary,
+    Until,
 };
 use ratewire_ledger::{Ledger, RejectedEvent, SourceRange, Table, to_units};
 use ratewire_rater::dedup::EventIds;
@@ -205,6 +206,17 @@ fn run_with(
     options: Options,
     side: &Arc<std::sync::Mutex<Published>>,
 ) -> (Summary, [u64; 4]) {
+    let (summary, counted, _) = run_metered(dir, source, options, side);
+    (summary, counted)
+}
+
+/// As [`run_with`], with the run's metrics.
+fn run_metered(
+    dir: &Path,
+    source: &mut FakeSource,
+    options: Options,
+    side: &Arc<std::sync::Mutex<Published>>,
+) -> (Summary, [u64; 4], Arc<Metrics>) {
     let (ledger, recovery) = Ledger::open(dir).unwrap();
     let mut ids = EventIds::default();
     ledger.for_each_event_id(|id| ids.insert(id)).unwrap();
@@ -219,7 +231,7 @@ fn run_with(
     assert_eq!(consumed, summary.consumed + duplicate, "consumed = booked + dropped as redelivered");
     assert_eq!(rejected, summary.rejected);
     assert_eq!(rated, summary.consumed - summary.rejected);
-    (summary, [consumed, rated, rejected, duplicate])
+    (summary, [consumed, rated, rejected, duplicate], metrics)
 }
 
 /// What rating the stream in one pass, partition by partition, books.
@@ -307,6 +319,46 @@ fn segments_of_many_chunks_are_booked_whole() {
         assert_eq!(ledger_totals(dir.path()), (rated, rejected, gross), "{workers} workers");
         assert_checkpoint_is_one_pass(dir.path(), &messages);
     }
+}
+
+#[test]
+fn batches_of_large_messages_are_handed_over_by_size() {
+    // Valid JSON padded with whitespace: about 2.2 KB a message, so that a
+    // worker's batch reaches its payload bound long before its message bound.
+    let padding = " ".repeat(2_000);
+    let mut messages = stream_of(2_400, 1);
+    for m in &mut messages {
+        m.payload.extend_from_slice(padding.as_bytes());
+    }
+    let payload_bytes: usize = messages.iter().map(|m| m.payload.len()).sum();
+    assert!(payload_bytes > 4 * BATCH_PAYLOAD_BYTES_MAX, "{payload_bytes} bytes");
+    let (rated, rejected, gross) = expected(&messages);
+    for workers in [1, 2] {
+        let dir = tempfile::tempdir().unwrap();
+        let side = Arc::default();
+        let mut source = FakeSource::new(messages.clone());
+        // Neither the message bound nor a commit cuts a batch: only the
+        // payload bound can, before the source runs dry.
+        let options = Options {
+            batch_messages_max: 65_536,
+            commit_messages_max: 1 << 20,
+            commit_interval_ms: 600_000,
+            ..options(workers)
+        };
+        let (summary, _, metrics) = run_metered(dir.path(), &mut source, options, &side);
+        assert_eq!(summary.consumed, messages.len() as u64);
+        assert_eq!(ledger_totals(dir.path()), (rated, rejected, gross), "{workers} workers");
+        let batches = rate_batches(&metrics);
+        let cut = (payload_bytes / BATCH_PAYLOAD_BYTES_MAX) as u64;
+        assert!(batches >= cut, "{workers} workers: {batches} batches of {payload_bytes} bytes");
+    }
+}
+
+/// The batches the rate workers rated, from `metrics`.
+fn rate_batches(metrics: &Metrics) -> u64 {
+    let text = metrics.render().unwrap();
+    let line = text.lines().find(|l| l.starts_with("ratewire_stage_duration_seconds_count{stage=\"rate\"}")).unwrap();
+    line.rsplit_once(' ').unwrap().1.parse().unwrap()
 }
 
 /// The checkpoint of the ledger's last commit holds each partition's state
