@@ -190,9 +190,18 @@ impl LedgerStage {
         for r in &rejects {
             *committed.rejected_by_code.entry(r.rejected.reject.code).or_default() += 1;
         }
+        // Summed in a list first, its keys compared as interned names (by
+        // pointer): a map ordered by the names' text compared them for every
+        // record. The catalog's services bound the list.
+        let mut gross_by_service: Vec<((Name, Currency), Decimal)> = Vec::new();
         for r in chunks.iter().flatten() {
-            *committed.gross_by_service.entry((r.service, r.currency)).or_default() += r.gross;
+            let key = (r.service, r.currency);
+            match gross_by_service.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, gross)) => *gross += r.gross,
+                None => gross_by_service.push((key, r.gross)),
+            }
         }
+        committed.gross_by_service = gross_by_service.into_iter().collect();
         if ranges.is_empty() {
             committed.positions = self.ledger.offsets().to_vec();
             return Ok(committed);
