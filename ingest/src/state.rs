@@ -24,7 +24,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use ratewire_rater::{AccountCheckpoint, Checkpoint};
+use ratewire_rater::Checkpoint;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
@@ -67,9 +67,10 @@ pub(crate) fn encode_partition(state: &PartitionState) -> Result<Arc<[u8]>, Erro
     Ok(Arc::from(bytes))
 }
 
-/// One account's entry serialized: an element of the accounts sequence in
-/// the bytes of [`encode_partition`].
-pub(crate) fn encode_account(account: &AccountCheckpoint, into: &mut Vec<u8>) -> Result<(), Error> {
+/// One account's entry serialized (a [`ratewire_rater::AccountCheckpoint`], or the
+/// [`ratewire_rater::AccountView`] that serializes as one): an element of
+/// the accounts sequence in the bytes of [`encode_partition`].
+pub(crate) fn encode_account(account: &impl Serialize, into: &mut Vec<u8>) -> Result<(), Error> {
     postcard::serialize_with_flavor(account, Extend(into)).map_err(|e| Error::Checkpoint(e.to_string()))
 }
 
@@ -175,7 +176,7 @@ fn decode_json(checkpoint: &[u8]) -> Result<Vec<PartitionState>, Error> {
 
 #[cfg(test)]
 mod tests {
-    use ratewire_rater::{AccountStatus, ActionReason, CounterCheckpoint};
+    use ratewire_rater::{AccountCheckpoint, AccountStatus, ActionReason, CounterCheckpoint};
     use rust_decimal::Decimal;
 
     use super::*;

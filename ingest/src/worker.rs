@@ -15,9 +15,7 @@ use chrono::{DateTime, Utc};
 use crossbeam_channel::Receiver;
 use ratewire_ledger::{RejectedEvent, SourceRange};
 use ratewire_rater::dedup::{EventIds, IdHash, duplicate};
-use ratewire_rater::{
-    AccountCheckpoint, ActionReason, Checkpoint, Output, Rated, Rater, RaterConfig, RejectCode, decode_bounded,
-};
+use ratewire_rater::{ActionReason, Checkpoint, Output, Rated, Rater, RaterConfig, RejectCode, decode_bounded};
 
 use crate::bounds::{CHUNK_CAPACITY, CHUNK_RECORDS};
 use crate::error::Error;
@@ -305,16 +303,17 @@ impl Worker {
                     to: p.next,
                 });
             }
-            for (slot, account) in p.rater.checkpoint_changed() {
+            let entries = &mut p.entries;
+            p.rater.for_each_changed(|slot, account| {
                 // Slots count up from 0 as the rater meets accounts.
-                if slot >= p.entries.len() {
-                    p.entries.resize_with(slot + 1, Entry::default);
+                if slot >= entries.len() {
+                    entries.resize_with(slot + 1, Entry::default);
                 }
-                let entry = &mut p.entries[slot];
-                entry.below = is_below(&account);
+                let entry = &mut entries[slot];
+                entry.below = is_below(account.low_notified(), account.blocked());
                 entry.bytes.clear();
-                encode_account(&account, &mut entry.bytes)?;
-            }
+                encode_account(&account, &mut entry.bytes)
+            })?;
             // Counted here, from the entries, to keep the gauge off the
             // rating path.
             let below = i64::try_from(p.entries.iter().filter(|e| e.below).count()).unwrap_or(i64::MAX);
@@ -334,11 +333,12 @@ impl Worker {
 /// threshold (the notice was sent and the balance has not come back) or
 /// beyond the credit limit (the rater blocked them for it).
 fn below_threshold(checkpoint: &Checkpoint) -> i64 {
-    i64::try_from(checkpoint.accounts.iter().filter(|a| is_below(a)).count()).unwrap_or(i64::MAX)
+    let below = checkpoint.accounts.iter().filter(|a| is_below(a.low_notified, a.blocked)).count();
+    i64::try_from(below).unwrap_or(i64::MAX)
 }
 
 /// Whether an account is below the low-balance threshold or beyond its
 /// credit limit, as [`below_threshold`] counts.
-fn is_below(account: &AccountCheckpoint) -> bool {
-    account.low_notified || account.blocked == Some(ActionReason::CreditLimit)
+fn is_below(low_notified: bool, blocked: Option<ActionReason>) -> bool {
+    low_notified || blocked == Some(ActionReason::CreditLimit)
 }

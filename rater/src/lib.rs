@@ -55,7 +55,7 @@ pub use catalog::{Diagnostic, LoadError};
 pub use event::{Body, Event, decode, decode_bounded};
 pub use name::Name;
 pub use rate::{
-    AccountCheckpoint, AccountState, Checkpoint, CounterCheckpoint, PERIODS_CATCH_UP_MAX, Rater, RaterConfig,
+    AccountCheckpoint, AccountState, AccountView, Checkpoint, CounterCheckpoint, PERIODS_CATCH_UP_MAX, Rater, RaterConfig,
     RestoreError, to_increments,
 };
 pub use record::{

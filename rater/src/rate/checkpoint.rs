@@ -7,7 +7,9 @@
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Serialize, Serializer};
+use smallvec::SmallVec;
 use thiserror::Error;
 
 use super::Rater;
@@ -110,14 +112,33 @@ impl Rater {
     /// earlier calls, they make [`Rater::checkpoint`]'s accounts, without
     /// saving every account each time.
     pub fn checkpoint_changed(&mut self) -> Vec<(usize, AccountCheckpoint)> {
-        let tables = &*self.tables;
         let mut entries = Vec::new();
+        let saved: Result<(), std::convert::Infallible> = self.for_each_changed(|slot, account| {
+            entries.push((slot, account.to_checkpoint()));
+            Ok(())
+        });
+        let Ok(()) = saved;
+        entries
+    }
+
+    /// Calls `f` with each account whose state may have changed since the
+    /// last call (every account at the first), as [`checkpoint_changed`]
+    /// returns them, but borrowed: an [`AccountView`] serializes as the
+    /// [`AccountCheckpoint`] would, without copying the account's names.
+    ///
+    /// [`checkpoint_changed`]: Rater::checkpoint_changed
+    ///
+    /// # Errors
+    /// The first error of `f`; the accounts after it stay marked changed.
+    pub fn for_each_changed<E>(&mut self, mut f: impl FnMut(usize, AccountView<'_>) -> Result<(), E>) -> Result<(), E> {
+        let tables = &*self.tables;
         for (slot, changed) in self.changed.iter_mut().enumerate() {
-            if std::mem::take(changed) {
-                entries.push((slot, save(tables, &self.states[slot])));
+            if *changed {
+                f(slot, AccountView { tables, state: &self.states[slot] })?;
+                *changed = false;
             }
         }
-        entries
+        Ok(())
     }
 
     /// Restores the state of a checkpoint into a fresh rater.
@@ -170,6 +191,124 @@ fn save(tables: &Tables, s: &AccountState) -> AccountCheckpoint {
         blocked: s.blocked,
         low_notified: s.low_notified,
     }
+}
+
+/// One account's checkpoint entry, borrowed from the rater's state: it
+/// serializes field for field as the [`AccountCheckpoint`] that
+/// [`Rater::checkpoint`] makes of it, so either may be read back as an
+/// `AccountCheckpoint`.
+#[derive(Clone, Copy)]
+pub struct AccountView<'a> {
+    tables: &'a Tables,
+    state: &'a AccountState,
+}
+
+impl std::fmt::Debug for AccountView<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountView").field("id", &self.state.id).finish_non_exhaustive()
+    }
+}
+
+impl AccountView<'_> {
+    /// Whether the low-balance notice was sent.
+    #[must_use]
+    pub fn low_notified(&self) -> bool {
+        self.state.low_notified
+    }
+
+    /// Why the rater blocked the account.
+    #[must_use]
+    pub fn blocked(&self) -> Option<ActionReason> {
+        self.state.blocked
+    }
+
+    /// The owned entry, as [`Rater::checkpoint`] holds it.
+    #[must_use]
+    pub fn to_checkpoint(&self) -> AccountCheckpoint {
+        save(self.tables, self.state)
+    }
+}
+
+impl Serialize for AccountView<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let (tables, s) = (self.tables, self.state);
+        // The fields of `AccountCheckpoint`, in its order and with its names.
+        let mut out = serializer.serialize_struct("AccountCheckpoint", 16)?;
+        out.serialize_field("id", s.id.as_str())?;
+        out.serialize_field("status", &s.status)?;
+        out.serialize_field("plan", &s.plan.map(|p| &*tables.plans[p as usize].id))?;
+        out.serialize_field("plan_since", &s.plan_since)?;
+        out.serialize_field("period", &s.period.map(PeriodText))?;
+        out.serialize_field("main", &s.main)?;
+        out.serialize_field("balances", &Balances(self))?;
+        out.serialize_field("counters", &Counters(self))?;
+        out.serialize_field("fixed_used", &FixedUsed(self))?;
+        out.serialize_field("device_day", &s.device_day)?;
+        out.serialize_field("devices_today", &sorted(&s.devices_today))?;
+        out.serialize_field("devices_period", &sorted(&s.devices_period))?;
+        out.serialize_field("owed", &s.owed)?;
+        out.serialize_field("owed_due", &s.owed_due)?;
+        out.serialize_field("blocked", &s.blocked)?;
+        out.serialize_field("low_notified", &s.low_notified)?;
+        out.end()
+    }
+}
+
+/// A period serialized as its text, `YYYY-MM`, as `AccountCheckpoint.period`.
+struct PeriodText(Period);
+
+impl Serialize for PeriodText {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0)
+    }
+}
+
+struct Balances<'a>(&'a AccountView<'a>);
+
+impl Serialize for Balances<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let AccountView { tables, state } = *self.0;
+        serializer.collect_seq(state.balances.iter().map(|b| (&*tables.balances[b.id as usize].name, b.amount)))
+    }
+}
+
+/// `AccountCheckpoint.counters`: each a `CounterCheckpoint`.
+struct Counters<'a>(&'a AccountView<'a>);
+
+#[derive(Serialize)]
+#[serde(rename = "CounterCheckpoint")]
+struct CounterView<'a> {
+    service: &'a str,
+    zone: Option<&'a str>,
+    used: Decimal,
+}
+
+impl Serialize for Counters<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let AccountView { tables, state } = *self.0;
+        let stride = u32::try_from(tables.zones.len()).unwrap_or(u32::MAX) + 1;
+        serializer.collect_seq(state.counters.iter().map(|(key, used)| CounterView {
+            service: &tables.services[(key / stride) as usize].name,
+            zone: (key % stride).checked_sub(1).map(|z| &*tables.zones[z as usize]),
+            used: *used,
+        }))
+    }
+}
+
+struct FixedUsed<'a>(&'a AccountView<'a>);
+
+impl Serialize for FixedUsed<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let AccountView { tables, state } = *self.0;
+        serializer.collect_seq(state.fixed_used.iter().map(|(i, used)| (&*tables.discounts[*i as usize].id, *used)))
+    }
+}
+
+/// A set of device hashes as the checkpoint keeps it: sorted.
+fn sorted(devices: &std::collections::HashSet<u64>) -> SmallVec<[u64; 8]> {
+    let mut sorted: SmallVec<[u64; 8]> = devices.iter().copied().collect();
+    sorted.sort_unstable();
+    sorted
 }
 
 fn load(tables: &Tables, s: &mut AccountState, saved: &AccountCheckpoint) -> Result<(), RestoreError> {

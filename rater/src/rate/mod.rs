@@ -19,7 +19,7 @@ use rust_decimal::Decimal;
 
 pub use account::AccountState;
 pub use charge::to_increments;
-pub use checkpoint::{AccountCheckpoint, Checkpoint, CounterCheckpoint, RestoreError};
+pub use checkpoint::{AccountCheckpoint, AccountView, Checkpoint, CounterCheckpoint, RestoreError};
 pub use period::PERIODS_CATCH_UP_MAX;
 
 use self::charge::Window;
