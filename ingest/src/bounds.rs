@@ -25,6 +25,20 @@ pub const PARTITIONS_MAX: usize = 4096;
 /// (a batch of 4,096 messages of 200 bytes is 0.8 MiB and not cut).
 pub const BATCH_PAYLOAD_BYTES_MAX: usize = 1 << 20;
 
+/// Rated batches each worker may have waiting to go back to the source
+/// side, which reads the next messages into their payload buffers; a
+/// worker frees a batch it cannot hand back.
+pub const BATCHES_RETURNED_PER_WORKER: usize = 4;
+
+/// Messages the source side keeps to read into, with their payload
+/// buffers: about four batches of the default size.
+pub const SPARE_MESSAGES_MAX: usize = 16_384;
+
+/// A payload buffer larger than this is freed, not kept as a spare, so that
+/// a burst of large messages does not stay allocated: the spares hold at
+/// most 32 MiB.
+pub const SPARE_PAYLOAD_BYTES_MAX: usize = 2048;
+
 /// Commits the ledger stage may have waiting for their segments: the
 /// barriers in flight between the source and the ledger.
 pub const BARRIERS_IN_FLIGHT_MAX: usize = 64;

@@ -265,20 +265,18 @@ fn intern(topics: &mut HashMap<String, Name>, name: &str) -> Name {
 }
 
 impl Source for KafkaSource {
-    fn poll(&mut self, timeout: Duration) -> Result<Option<Message>, Error> {
+    fn poll(&mut self, timeout: Duration, message: &mut Message) -> Result<bool, Error> {
         match self.consumer.poll(timeout) {
-            None => Ok(None),
+            None => Ok(false),
             Some(Ok(m)) => {
                 self.errors_in_a_row = 0;
-                let topic = intern(&mut self.topics, m.topic());
-                let message = Message {
-                    topic,
-                    partition: m.partition(),
-                    offset: m.offset(),
-                    payload: m.payload().unwrap_or_default().to_vec(),
-                };
+                message.topic = intern(&mut self.topics, m.topic());
+                message.partition = m.partition();
+                message.offset = m.offset();
+                message.payload.clear();
+                message.payload.extend_from_slice(m.payload().unwrap_or_default());
                 self.polled.insert((message.topic, message.partition), message.offset + 1);
-                Ok(Some(message))
+                Ok(true)
             }
             Some(Err(e)) => {
                 // Broker restarts and network trouble surface here; librdkafka
@@ -287,7 +285,7 @@ impl Source for KafkaSource {
                 if self.errors_in_a_row.is_power_of_two() {
                     warn!("consumer: {e} ({} in a row)", self.errors_in_a_row);
                 }
-                Ok(None)
+                Ok(false)
             }
         }
     }

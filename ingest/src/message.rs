@@ -3,7 +3,7 @@
 use ratewire_rater::Name;
 
 /// One message read from a source partition.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Message {
     /// The topic (or file name) it was read from.
     pub topic: Name,

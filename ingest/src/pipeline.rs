@@ -33,7 +33,8 @@ use ratewire_rater::{Name, Rated, RaterConfig, RejectCode};
 use rust_decimal::Decimal;
 
 use crate::bounds::{
-    BARRIERS_IN_FLIGHT_MAX, BATCH_PAYLOAD_BYTES_MAX, CHUNK_RECORDS, POLL_TIMEOUT_MS, SEGMENTS_QUEUED_PER_WORKER,
+    BARRIERS_IN_FLIGHT_MAX, BATCH_PAYLOAD_BYTES_MAX, BATCHES_RETURNED_PER_WORKER, CHUNK_RECORDS, POLL_TIMEOUT_MS,
+    SEGMENTS_QUEUED_PER_WORKER, SPARE_MESSAGES_MAX, SPARE_PAYLOAD_BYTES_MAX,
 };
 use crate::error::Error;
 use crate::handoff::Handoff;
@@ -46,11 +47,13 @@ use crate::worker::{Segment, Work, Worker};
 
 /// Where messages come from.
 pub trait Source: Send {
-    /// The next message, or `None` when none arrived within `timeout`.
+    /// Reads the next message into `message`, whose payload buffer it
+    /// reuses (the pipeline hands the buffers of rated messages back), or
+    /// returns `false` when none arrived within `timeout`.
     ///
     /// # Errors
     /// [`Error::Source`] when the source failed for good.
-    fn poll(&mut self, timeout: Duration) -> Result<Option<Message>, Error>;
+    fn poll(&mut self, timeout: Duration, message: &mut Message) -> Result<bool, Error>;
 
     /// The ledger committed up to `positions` (for lag monitoring; the
     /// ledger's own offsets are what a restart resumes from).
@@ -265,6 +268,10 @@ impl Pipeline {
         metrics.queue_capacity(Queue::Ledger, segments);
         let (segment_tx, segment_rx) = bounded::<Segment>(segments);
         let (ack_tx, ack_rx) = bounded::<Committed>(BARRIERS_IN_FLIGHT_MAX);
+        // Rated batches go back to the source side with their messages, so
+        // that payloads are read into buffers allocated already and freed,
+        // if at all, on the thread that allocated them.
+        let (returned_tx, returned_rx) = bounded::<Vec<Message>>(BATCHES_RETURNED_PER_WORKER * workers);
         std::thread::scope(|scope| {
             let mut work_txs = Vec::with_capacity(workers);
             let mut handles = Vec::with_capacity(workers);
@@ -276,18 +283,18 @@ impl Pipeline {
                     options.message_bytes_max,
                     restored,
                     committed_ids.clone(),
-                    recycle_rx.clone(),
+                    (recycle_rx.clone(), returned_tx.clone()),
                     metrics.clone(),
                 );
                 let segments = segment_tx.clone();
                 handles.push(scope.spawn(move || work(worker, &rx, &segments)));
                 work_txs.push(tx);
             }
-            drop(segment_tx);
+            drop((segment_tx, returned_tx));
             let ledger_metrics = metrics.clone();
             let ledger_handle = scope.spawn(move || commit_loop(stage, &segment_rx, &ack_tx, &ledger_metrics));
 
-            let mut driver = Driver::new(options, work_txs, ack_rx, metrics, handoff);
+            let mut driver = Driver::new(options, (work_txs, returned_rx), ack_rx, metrics, handoff);
             let driven = driver.drive(source, until, stop, on_commit);
             let Driver { summary, work_txs, .. } = driver;
             drop(work_txs);
@@ -372,6 +379,12 @@ struct Driver {
     buffers: Vec<Vec<Message>>,
     /// The payload bytes in each of `buffers`.
     buffered_bytes: Vec<usize>,
+    /// Batches the workers have rated, handed back with their messages.
+    returned: Receiver<Vec<Message>>,
+    /// Messages to read into, their payload buffers allocated already.
+    spare: Vec<Message>,
+    /// Batches handed back, emptied, to fill again.
+    empty_batches: Vec<Vec<Message>>,
     since_barrier: u64,
     last_barrier: Instant,
     issued: u64,
@@ -385,7 +398,7 @@ struct Driver {
 impl Driver {
     fn new(
         options: Options,
-        work_txs: Vec<Sender<Work>>,
+        (work_txs, returned): (Vec<Sender<Work>>, Receiver<Vec<Message>>),
         acks: Receiver<Committed>,
         metrics: Arc<Metrics>,
         handoff: Option<Handoff>,
@@ -398,6 +411,9 @@ impl Driver {
             acks,
             buffers,
             buffered_bytes,
+            returned,
+            spare: Vec::new(),
+            empty_batches: Vec::new(),
             since_barrier: 0,
             last_barrier: Instant::now(),
             issued: 0,
@@ -421,7 +437,13 @@ impl Driver {
             while let Ok(committed) = self.acks.try_recv() {
                 self.acked(source, &committed, on_commit)?;
             }
-            let polled = source.poll(poll_timeout)?;
+            let mut message = self.spare_message();
+            let polled = if source.poll(poll_timeout, &mut message)? {
+                Some(message)
+            } else {
+                self.spare.push(message);
+                None
+            };
             if self.handoff.is_some() {
                 for change in source.rebalanced() {
                     if !self.rebalance(source, change, stop, on_commit)? {
@@ -432,6 +454,7 @@ impl Driver {
             match polled {
                 Some(message) if !self.owned(&message) => {
                     // Not (or no longer) this instance's: its owner rates it.
+                    self.spare.push(message);
                 }
                 Some(message) => {
                     let w = route(&message.topic, message.partition, self.work_txs.len());
@@ -588,12 +611,43 @@ impl Driver {
 
     /// Hands worker `w` its buffered messages.
     fn send(&mut self, w: usize) -> Result<(), Error> {
-        let batch = std::mem::take(&mut self.buffers[w]);
+        let empty = self.empty_batch();
+        let batch = std::mem::replace(&mut self.buffers[w], empty);
         self.buffered_bytes[w] = 0;
         self.metrics.consumed(batch.len());
         self.work_txs[w].send(Work::Messages(batch)).map_err(|_| stopped())?;
         self.sample_queue();
         Ok(())
+    }
+
+    /// A message to read into: a spare, with its payload buffer, or a new
+    /// one.
+    fn spare_message(&mut self) -> Message {
+        if self.spare.is_empty() {
+            self.take_returned();
+        }
+        self.spare.pop().unwrap_or_default()
+    }
+
+    /// A batch to fill: one the workers handed back, or a new one.
+    fn empty_batch(&mut self) -> Vec<Message> {
+        if self.empty_batches.is_empty() {
+            self.take_returned();
+        }
+        self.empty_batches.pop().unwrap_or_default()
+    }
+
+    /// Takes the batches the workers handed back: their messages become
+    /// spares, for their payload buffers, and the batches empty ones.
+    fn take_returned(&mut self) {
+        while let Ok(mut batch) = self.returned.try_recv() {
+            let room = SPARE_MESSAGES_MAX.saturating_sub(self.spare.len());
+            let reusable = batch.drain(..).filter(|m| m.payload.capacity() <= SPARE_PAYLOAD_BYTES_MAX);
+            self.spare.extend(reusable.take(room));
+            if self.empty_batches.len() < self.work_txs.len() {
+                self.empty_batches.push(batch);
+            }
+        }
     }
 
     /// The worker queues' depth, sampled per batch and when idle.

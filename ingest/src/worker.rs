@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, Sender};
 use ratewire_ledger::{RejectedEvent, SourceRange};
 use ratewire_rater::dedup::{EventIds, IdHash, duplicate};
 use ratewire_rater::{ActionReason, Checkpoint, Output, Rated, Rater, RaterConfig, RejectCode, decode_bounded};
@@ -111,6 +111,9 @@ pub(crate) struct Worker {
     scratch: Output,
     /// Emptied record chunks back from the ledger stage.
     recycled: Receiver<Vec<Rated>>,
+    /// Where rated batches go back to the source side, with the messages
+    /// whose payloads were not kept in a reject.
+    returned: Sender<Vec<Message>>,
     metrics: Arc<Metrics>,
 }
 
@@ -121,7 +124,7 @@ impl Worker {
         message_bytes_max: usize,
         restored: Vec<PartitionState>,
         committed_ids: Arc<EventIds>,
-        recycled: Receiver<Vec<Rated>>,
+        (recycled, returned): (Receiver<Vec<Rated>>, Sender<Vec<Message>>),
         metrics: Arc<Metrics>,
     ) -> Self {
         let in_force = reference.load();
@@ -143,12 +146,13 @@ impl Worker {
             segment: Segment::default(),
             scratch: Output::default(),
             recycled,
+            returned,
             metrics,
         }
     }
 
     /// Rates a batch of messages against the reference data in force now.
-    pub(crate) fn rate(&mut self, messages: Vec<Message>, now: DateTime<Utc>) -> Result<(), Error> {
+    pub(crate) fn rate(&mut self, mut messages: Vec<Message>, now: DateTime<Utc>) -> Result<(), Error> {
         let latest = self.reference.load();
         if !Arc::ptr_eq(&latest, &self.in_force) {
             for p in self.partitions.values_mut() {
@@ -160,12 +164,14 @@ impl Worker {
         }
         let started = Instant::now();
         let (count, consumed, rejects) = (messages.len() as u64, self.segment.consumed, self.segment.rejects.len());
-        for message in messages {
+        for message in &mut messages {
             self.rate_one(message, now)?;
             if self.segment.output.rated.len() >= CHUNK_RECORDS {
                 self.next_chunk();
             }
         }
+        // Full or closed: the batch is freed here instead.
+        let _ = self.returned.try_send(messages);
         // Counted once per batch: nothing per message beyond the rating.
         let consumed = self.segment.consumed - consumed;
         let mut rejected: Tally = [0; RejectCode::ALL.len()];
@@ -177,8 +183,8 @@ impl Worker {
         Ok(())
     }
 
-    fn rate_one(&mut self, message: Message, now: DateTime<Utc>) -> Result<(), Error> {
-        let Message { topic, partition, offset, payload } = message;
+    fn rate_one(&mut self, message: &mut Message, now: DateTime<Utc>) -> Result<(), Error> {
+        let Message { topic, partition, offset, ref mut payload } = *message;
         let key = PartitionKey { topic, partition };
         let state = match self.partitions.get_mut(&key) {
             Some(p) => p,
@@ -197,7 +203,7 @@ impl Worker {
 
         let out = &mut self.segment.output;
         let scratch = &mut self.scratch;
-        let decoded = decode_bounded(&payload, self.message_bytes_max);
+        let decoded = decode_bounded(payload, self.message_bytes_max);
         let event_time = decoded.as_ref().ok().map(|e| e.time);
         match decoded {
             Err(reject) => state.rater.reject_payload(reject, scratch),
@@ -226,7 +232,7 @@ impl Worker {
         // A message is rejected once at most, so the payload moves into it.
         debug_assert!(scratch.rejected.len() <= 1, "one reject per message");
         if let Some(rejected) = scratch.rejected.pop() {
-            let source = key.topic;
+            let (source, payload) = (key.topic, std::mem::take(payload));
             self.segment.rejects.push(RejectedEvent { rejected, event_time, payload, source, partition, offset });
         }
         Ok(())

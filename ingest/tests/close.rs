@@ -31,10 +31,11 @@ struct Replay {
 }
 
 impl Source for Replay {
-    fn poll(&mut self, _timeout: Duration) -> Result<Option<Message>, Error> {
-        let message = self.messages.get(self.cursor).cloned();
-        self.cursor += usize::from(message.is_some());
-        Ok(message)
+    fn poll(&mut self, _timeout: Duration, into: &mut Message) -> Result<bool, Error> {
+        let Some(message) = self.messages.get(self.cursor) else { return Ok(false) };
+        into.clone_from(message);
+        self.cursor += 1;
+        Ok(true)
     }
 
     fn committed(&mut self, _positions: &[SourceRange]) -> Result<(), Error> {
