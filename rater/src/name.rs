@@ -83,7 +83,8 @@ impl PartialEq<&str> for Name {
 
 impl fmt::Display for Name {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        // `pad`, not `write_str`: widths and alignment apply, as to a `str`.
+        f.pad(self.as_str())
     }
 }
 
@@ -118,6 +119,7 @@ mod tests {
     fn prints_and_orders_as_its_text() {
         let (a, b) = (Name::new("b-zone"), Name::new("a-zone"));
         assert_eq!(format!("{a} {a:?}"), "b-zone \"b-zone\"");
+        assert_eq!(format!("[{a:<8}|{a:>7}]"), "[b-zone  | b-zone]", "padded as a str");
         assert!(b < a);
         assert_eq!(serde_json::to_string(&a).unwrap(), "\"b-zone\"");
         assert_eq!(Name::default().as_str(), "");
