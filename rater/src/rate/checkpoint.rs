@@ -156,36 +156,27 @@ impl Rater {
 }
 
 fn save(tables: &Tables, s: &AccountState) -> AccountCheckpoint {
-    let stride = u32::try_from(tables.zones.len()).unwrap_or(u32::MAX) + 1;
-    let mut devices_today: Vec<u64> = s.devices_today.iter().copied().collect();
-    devices_today.sort_unstable();
-    let mut devices_period: Vec<u64> = s.devices_period.iter().copied().collect();
-    devices_period.sort_unstable();
+    let view = AccountView { tables, state: s };
     AccountCheckpoint {
         id: s.id.to_string(),
         status: s.status,
-        plan: s.plan.map(|p| tables.plans[p as usize].id.to_string()),
+        plan: view.plan().map(str::to_string),
         plan_since: s.plan_since,
         period: s.period.map(|p| p.to_string()),
         main: s.main,
-        balances: s.balances.iter().map(|b| (tables.balances[b.id as usize].name.to_string(), b.amount)).collect(),
-        counters: s
-            .counters
-            .iter()
-            .map(|(key, used)| CounterCheckpoint {
-                service: tables.services[(key / stride) as usize].name.to_string(),
-                zone: (key % stride).checked_sub(1).map(|z| tables.zones[z as usize].to_string()),
-                used: *used,
+        balances: view.balances().map(|(name, amount)| (name.to_string(), amount)).collect(),
+        counters: view
+            .counters()
+            .map(|c| CounterCheckpoint {
+                service: c.service.to_string(),
+                zone: c.zone.map(str::to_string),
+                used: c.used,
             })
             .collect(),
-        fixed_used: s
-            .fixed_used
-            .iter()
-            .map(|(i, used)| (tables.discounts[*i as usize].id.to_string(), *used))
-            .collect(),
+        fixed_used: view.fixed_used().map(|(id, used)| (id.to_string(), used)).collect(),
         device_day: s.device_day,
-        devices_today,
-        devices_period,
+        devices_today: sorted(&s.devices_today).to_vec(),
+        devices_period: sorted(&s.devices_period).to_vec(),
         owed: s.owed,
         owed_due: s.owed_due,
         blocked: s.blocked,
@@ -209,7 +200,35 @@ impl std::fmt::Debug for AccountView<'_> {
     }
 }
 
-impl AccountView<'_> {
+impl<'a> AccountView<'a> {
+    /// Plan id.
+    fn plan(&self) -> Option<&'a str> {
+        self.state.plan.map(|p| &*self.tables.plans[p as usize].id)
+    }
+
+    /// Other balances by name, in draw order.
+    fn balances(&self) -> impl ExactSizeIterator<Item = (&'a str, Decimal)> + use<'a> {
+        let tables = self.tables;
+        self.state.balances.iter().map(move |b| (&*tables.balances[b.id as usize].name, b.amount))
+    }
+
+    /// Period counters by service and zone name.
+    fn counters(&self) -> impl ExactSizeIterator<Item = CounterView<'a>> + use<'a> {
+        let tables = self.tables;
+        let stride = u32::try_from(tables.zones.len()).unwrap_or(u32::MAX) + 1;
+        self.state.counters.iter().map(move |(key, used)| CounterView {
+            service: &tables.services[(key / stride) as usize].name,
+            zone: (key % stride).checked_sub(1).map(|z| &*tables.zones[z as usize]),
+            used: *used,
+        })
+    }
+
+    /// Fixed discounts used this period, by discount id.
+    fn fixed_used(&self) -> impl ExactSizeIterator<Item = (&'a str, Decimal)> + use<'a> {
+        let tables = self.tables;
+        self.state.fixed_used.iter().map(move |(i, used)| (&*tables.discounts[*i as usize].id, *used))
+    }
+
     /// Whether the low-balance notice was sent.
     #[must_use]
     pub fn low_notified(&self) -> bool {
@@ -231,12 +250,12 @@ impl AccountView<'_> {
 
 impl Serialize for AccountView<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let (tables, s) = (self.tables, self.state);
+        let s = self.state;
         // The fields of `AccountCheckpoint`, in its order and with its names.
         let mut out = serializer.serialize_struct("AccountCheckpoint", 16)?;
         out.serialize_field("id", s.id.as_str())?;
         out.serialize_field("status", &s.status)?;
-        out.serialize_field("plan", &s.plan.map(|p| &*tables.plans[p as usize].id))?;
+        out.serialize_field("plan", &self.plan())?;
         out.serialize_field("plan_since", &s.plan_since)?;
         out.serialize_field("period", &s.period.map(PeriodText))?;
         out.serialize_field("main", &s.main)?;
@@ -267,8 +286,7 @@ struct Balances<'a>(&'a AccountView<'a>);
 
 impl Serialize for Balances<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let AccountView { tables, state } = *self.0;
-        serializer.collect_seq(state.balances.iter().map(|b| (&*tables.balances[b.id as usize].name, b.amount)))
+        serializer.collect_seq(self.0.balances())
     }
 }
 
@@ -285,13 +303,7 @@ struct CounterView<'a> {
 
 impl Serialize for Counters<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let AccountView { tables, state } = *self.0;
-        let stride = u32::try_from(tables.zones.len()).unwrap_or(u32::MAX) + 1;
-        serializer.collect_seq(state.counters.iter().map(|(key, used)| CounterView {
-            service: &tables.services[(key / stride) as usize].name,
-            zone: (key % stride).checked_sub(1).map(|z| &*tables.zones[z as usize]),
-            used: *used,
-        }))
+        serializer.collect_seq(self.0.counters())
     }
 }
 
@@ -299,8 +311,7 @@ struct FixedUsed<'a>(&'a AccountView<'a>);
 
 impl Serialize for FixedUsed<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let AccountView { tables, state } = *self.0;
-        serializer.collect_seq(state.fixed_used.iter().map(|(i, used)| (&*tables.discounts[*i as usize].id, *used)))
+        serializer.collect_seq(self.0.fixed_used())
     }
 }
 
