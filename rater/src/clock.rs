@@ -78,23 +78,26 @@ impl ZoneClock {
     /// The UTC offset in force at `t` (UTC seconds), in seconds.
     #[must_use]
     pub fn offset_at(&self, t: i64) -> i32 {
-        if !(TABLE_FROM_S..TABLE_TO_S).contains(&t) {
-            return database_offset(self.tz, t);
-        }
-        self.offsets[self.changes.partition_point(|c| *c <= t)]
+        self.offset_and_next_change(t).0
     }
 
     /// The first offset change after `t`, if the table knows one.
     #[must_use]
     pub fn next_change_after(&self, t: i64) -> Option<i64> {
-        self.changes.get(self.changes.partition_point(|c| *c <= t)).copied()
+        self.offset_and_next_change(t).1
     }
 
     /// Reads `utc` on this clock.
     #[must_use]
     pub fn local(&self, utc: DateTime<Utc>) -> LocalInstant {
-        let t = utc.timestamp();
-        let offset_seconds = self.offset_at(t);
+        self.local_and_next_change(utc.timestamp()).0
+    }
+
+    /// Reads `t` (UTC seconds) on this clock, with the first offset change
+    /// after it: one search of the table for both.
+    #[must_use]
+    pub fn local_and_next_change(&self, t: i64) -> (LocalInstant, Option<i64>) {
+        let (offset_seconds, next_change) = self.offset_and_next_change(t);
         let local = t + i64::from(offset_seconds);
         let days = local.div_euclid(i64::from(DAY_SECONDS));
         let second_of_day = u32::try_from(local.rem_euclid(i64::from(DAY_SECONDS))).unwrap_or(0);
@@ -103,7 +106,17 @@ impl ZoneClock {
             .and_then(|d| d.checked_add(UNIX_EPOCH_DAYS_FROM_CE))
             .and_then(NaiveDate::from_num_days_from_ce_opt)
             .unwrap_or(NaiveDate::MIN);
-        LocalInstant { date, second_of_day, offset_seconds }
+        (LocalInstant { date, second_of_day, offset_seconds }, next_change)
+    }
+
+    /// The offset in force at `t` and the first change after it.
+    fn offset_and_next_change(&self, t: i64) -> (i32, Option<i64>) {
+        let i = self.changes.partition_point(|c| *c <= t);
+        let next_change = self.changes.get(i).copied();
+        if !(TABLE_FROM_S..TABLE_TO_S).contains(&t) {
+            return (database_offset(self.tz, t), next_change);
+        }
+        (self.offsets[i], next_change)
     }
 }
 

@@ -468,6 +468,8 @@ impl Compiler<'_> {
         if days[HOLIDAY].is_empty() {
             days[HOLIDAY] = days[0].clone();
         }
+        let mut holidays: Vec<NaiveDate> = holidays.into_iter().collect();
+        holidays.sort_unstable();
         Schedule { name: sname.clone(), bands, days, holidays }
     }
 

@@ -242,7 +242,7 @@ mod tests {
             name: "s".into(),
             bands: vec!["a".into(), "b".into(), "c".into()],
             days: std::array::from_fn(|_| day.clone()),
-            holidays: std::collections::HashSet::new(),
+            holidays: Vec::new(),
         };
         let mut r = rate(RoundAt::Event, None);
         r.rate_unit = d("3600");

@@ -1,8 +1,6 @@
 //! Time-band schedules: which band applies at a local instant, and how an
 //! event's duration splits at band boundaries.
 
-use std::collections::HashSet;
-
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
@@ -32,8 +30,9 @@ pub struct Schedule {
     /// For each day type, `(start second, band)` sorted by start; the first
     /// starts at 0 and each runs until the next (the last until midnight).
     pub(crate) days: [Vec<(u32, BandId)>; DAY_TYPES],
-    /// Local dates that use the holiday day type.
-    pub(crate) holidays: HashSet<NaiveDate>,
+    /// Local dates that use the holiday day type, sorted (a calendar holds
+    /// a few dozen; a binary search reads no hash).
+    pub(crate) holidays: Vec<NaiveDate>,
 }
 
 impl Schedule {
@@ -41,7 +40,7 @@ impl Schedule {
     /// next band start or midnight).
     #[must_use]
     pub fn band_at(&self, local: &LocalInstant) -> (BandId, u32) {
-        let day_type = if self.holidays.contains(&local.date) {
+        let day_type = if self.holidays.binary_search(&local.date).is_ok() {
             HOLIDAY
         } else {
             local.date.weekday().num_days_from_monday() as usize
@@ -62,34 +61,38 @@ impl Schedule {
         duration: Decimal,
         mut f: impl FnMut(BandId, Decimal, Decimal),
     ) {
+        // The loop runs on whole seconds: a segment boundary is a whole
+        // number of seconds after the start, and `offset_s >= duration`
+        // holds exactly when `offset_s >= ceil(duration)`.
+        let end_s = i64::try_from(duration.ceil()).unwrap_or(i64::MAX);
+        let start_s = start.timestamp();
         let mut offset_s: i64 = 0;
-        // The band being accumulated and where it began; adjacent pieces of
-        // one band (Saturday into Sunday) are merged.
-        let mut current: Option<(BandId, Decimal)> = None;
+        // The band being accumulated and the offset it began at; adjacent
+        // pieces of one band (Saturday into Sunday) are merged.
+        let mut current: Option<(BandId, i64)> = None;
         for _ in 0..SEGMENTS_MAX {
-            let here = Decimal::from(offset_s);
-            let at = start + chrono::Duration::seconds(offset_s);
-            let local = clock.local(at);
+            let at_s = start_s + offset_s;
+            let (local, next_change_s) = clock.local_and_next_change(at_s);
             let (band, left_s) = self.band_at(&local);
             match current {
                 Some((open, _)) if open == band => {}
-                Some((open, from)) => {
-                    f(open, from, here);
-                    current = Some((band, here));
+                Some((open, from_s)) => {
+                    f(open, Decimal::from(from_s), Decimal::from(offset_s));
+                    current = Some((band, offset_s));
                 }
-                None => current = Some((band, here)),
+                None => current = Some((band, offset_s)),
             }
             // Local seconds are elapsed seconds until the UTC offset
             // changes; at a change the band is read again.
             let step = i64::from(left_s);
-            offset_s += clock.next_change_after(at.timestamp()).map_or(step, |c| step.min(c - at.timestamp()));
-            if Decimal::from(offset_s) >= duration {
+            offset_s += next_change_s.map_or(step, |c| step.min(c - at_s));
+            if offset_s >= end_s {
                 break;
             }
         }
         // Bounded: past SEGMENTS_MAX the rest stays in the last band.
-        if let Some((open, from)) = current {
-            f(open, from, duration);
+        if let Some((open, from_s)) = current {
+            f(open, Decimal::from(from_s), duration);
         }
     }
 }
@@ -115,7 +118,7 @@ mod tests {
                 weekend.clone(),
                 weekend,
             ],
-            holidays: [NaiveDate::from_ymd_opt(2026, 12, 25).unwrap()].into_iter().collect(),
+            holidays: vec![NaiveDate::from_ymd_opt(2026, 12, 25).unwrap()],
         }
     }
 
@@ -143,6 +146,23 @@ mod tests {
     }
 
     #[test]
+    fn a_fraction_of_a_second_past_a_boundary_is_its_own_segment() {
+        let split = |seconds: &str| {
+            let start = DateTime::parse_from_rfc3339("2026-11-04T19:59:00.250Z").unwrap().with_timezone(&Utc);
+            let mut out = Vec::new();
+            schedule().split(&ZoneClock::of(chrono_tz::UTC), start, seconds.parse().unwrap(), |b, f, t| {
+                out.push((b, f.to_string(), t.to_string()));
+            });
+            out
+        };
+        let seg = |b: BandId, f: &str, t: &str| (b, f.to_string(), t.to_string());
+        // Boundaries fall on whole seconds of the start's second.
+        assert_eq!(split("60"), vec![seg(0, "0", "60")]);
+        assert_eq!(split("60.5"), vec![seg(0, "0", "60"), seg(1, "60", "60.5")]);
+        assert_eq!(split("59.9"), vec![seg(0, "0", "59.9")]);
+    }
+
+    #[test]
     fn splits_by_elapsed_time_across_daylight_saving_changes() {
         // night 00:00-02:30, day 02:30-24:00, every day; Berlin clocks.
         let both = vec![(0, 0), (2 * 3600 + 1800, 1)];
@@ -150,7 +170,7 @@ mod tests {
             name: "n".into(),
             bands: vec!["night".into(), "day".into()],
             days: std::array::from_fn(|_| both.clone()),
-            holidays: HashSet::new(),
+            holidays: Vec::new(),
         };
         let split = |start: &str, seconds: i64| {
             let start = DateTime::parse_from_rfc3339(start).unwrap().with_timezone(&Utc);
