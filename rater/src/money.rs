@@ -5,6 +5,8 @@
 //! rounded "per invoice line" keep the ledger's full precision
 //! ([`LEDGER_SCALE`] decimals) on each event; the invoice rounds their sum.
 
+use std::cmp::Ordering;
+
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Deserialize;
 
@@ -132,6 +134,46 @@ pub fn percent_of(value: Decimal, percent: Decimal) -> Decimal {
     value * percent / Decimal::ONE_HUNDRED
 }
 
+/// Compares two amounts exactly as `Decimal::cmp` does, without its call
+/// and rescaling when both carry the same number of decimals, as the
+/// quantities, prices and balances of one tariff mostly do. The rating path
+/// compares a few times per event; this is several times cheaper there.
+#[inline]
+#[must_use]
+pub fn cmp(a: Decimal, b: Decimal) -> Ordering {
+    if a.scale() == b.scale() {
+        // Same scale: the values compare as their signed mantissas (a
+        // negative zero is 0 like a positive one).
+        a.mantissa().cmp(&b.mantissa())
+    } else {
+        a.cmp(&b)
+    }
+}
+
+/// The smaller of two amounts, by [`cmp`]; `a` when they are equal, as
+/// `Decimal::min` gives (equal amounts may differ in scale, which shows
+/// in their text).
+#[inline]
+#[must_use]
+pub fn min(a: Decimal, b: Decimal) -> Decimal {
+    if cmp(a, b).is_le() { a } else { b }
+}
+
+/// The larger of two amounts, by [`cmp`]; `a` when they are equal, as
+/// `Decimal::max` gives.
+#[inline]
+#[must_use]
+pub fn max(a: Decimal, b: Decimal) -> Decimal {
+    if cmp(a, b).is_ge() { a } else { b }
+}
+
+/// Whether an amount is above zero.
+#[inline]
+#[must_use]
+pub fn is_positive(d: Decimal) -> bool {
+    d.is_sign_positive() && !d.is_zero()
+}
+
 /// A three-letter ISO 4217 currency code, stored inline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Currency([u8; 3]);
@@ -206,6 +248,59 @@ mod tests {
     #[test]
     fn percent_is_exact() {
         assert_eq!(percent_of(d("10.00"), d("19")), d("1.9"));
+    }
+
+    #[test]
+    fn fast_comparisons_agree_with_decimal_ord() {
+        let values = [
+            "0",
+            "-0",
+            "0.00",
+            "-0.00",
+            "1",
+            "1.0",
+            "1.00",
+            "-1",
+            "-1.00",
+            "0.1",
+            "0.10",
+            "0.09",
+            "-0.1",
+            "2.5",
+            "2.50",
+            "-2.50",
+            "1000000000000",
+            "999999999999.9999999999",
+            "79228162514264337593543950335",
+            "-79228162514264337593543950335",
+            "0.0000000000000000000000000001",
+            "18446744073709551616",
+            "18446744073709551615",
+            "-18446744073709551616",
+        ];
+        for a in values {
+            for b in values {
+                let (x, y) = (d(a), d(b));
+                assert_eq!(cmp(x, y), x.cmp(&y), "cmp({a}, {b})");
+                // The same value and the same scale.
+                assert_eq!(min(x, y).to_string(), x.min(y).to_string(), "min({a}, {b})");
+                assert_eq!(max(x, y).to_string(), x.max(y).to_string(), "max({a}, {b})");
+            }
+            assert_eq!(is_positive(d(a)), d(a) > Decimal::ZERO, "is_positive({a})");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_comparisons_agree_on_any_decimals(
+            a in (-(1_i128 << 96) + 1..1_i128 << 96, 0_u32..=28),
+            b in (-(1_i128 << 96) + 1..1_i128 << 96, 0_u32..=28),
+            same_scale: bool,
+        ) {
+            let x = Decimal::from_i128_with_scale(a.0, a.1);
+            let y = Decimal::from_i128_with_scale(b.0, if same_scale { a.1 } else { b.1 });
+            proptest::prop_assert_eq!(cmp(x, y), x.cmp(&y));
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use crate::clock::ZoneClock;
-use crate::money::RoundAt;
+use crate::money::{self, RoundAt};
 use crate::tables::{Model, Rate, Schedule, Tier};
 
 /// A quantity brought up to the billing increments `(first, next)`:
@@ -26,7 +26,7 @@ pub fn to_increments(quantity: Decimal, increments: Option<(Decimal, Decimal)>) 
             return Decimal::from(rated);
         }
     }
-    if quantity <= first { first } else { first + ((quantity - first) / next).ceil() * next }
+    if money::cmp(quantity, first).is_le() { first } else { first + ((quantity - first) / next).ceil() * next }
 }
 
 /// `d` as an integer, if it is a whole number that fits.
@@ -37,9 +37,9 @@ fn whole(d: Decimal) -> Option<u64> {
 /// How many increments start before offset `at` (increments start at 0,
 /// `first`, `first + next`, ...).
 fn starts_before(at: Decimal, (first, next): (Decimal, Decimal)) -> Decimal {
-    if at <= Decimal::ZERO {
+    if !money::is_positive(at) {
         Decimal::ZERO
-    } else if at <= first {
+    } else if money::cmp(at, first).is_le() {
         Decimal::ONE
     } else {
         Decimal::ONE + ((at - first) / next).ceil()
@@ -64,7 +64,7 @@ pub(crate) fn per_unit(rate: &Rate, window: &Window, price: Decimal) -> Decimal 
 /// The charge of `[from, to)` at one price, rounded per increment when the
 /// rate says so.
 fn piece(rate: &Rate, from: Decimal, to: Decimal, price: Decimal) -> Decimal {
-    if to <= from {
+    if money::cmp(to, from).is_le() {
         return Decimal::ZERO;
     }
     match (rate.rounding.at, rate.increments) {
@@ -103,12 +103,12 @@ pub(crate) fn banded(
     schedule.split(clock, start, span, |band, seg_from, seg_to| {
         first_band.get_or_insert(band);
         if is_duration {
-            let from = seg_from.max(window.from);
-            let to = seg_to.min(window.to);
+            let from = money::max(seg_from, window.from);
+            let to = money::min(seg_to, window.to);
             let price = prices[usize::from(band)];
             if per_increment {
                 total += piece(rate, from, to, price);
-            } else if to > from {
+            } else if money::cmp(to, from).is_gt() {
                 priced_units += price * (to - from);
             }
         }
@@ -129,11 +129,11 @@ pub(crate) fn graduated(tiers: &[Tier], before: Decimal, quantity: Decimal, rate
     let mut total = Decimal::ZERO;
     for tier in tiers {
         let high = tier.up_to.unwrap_or(Decimal::MAX);
-        let overlap = after.min(high) - before.max(low);
-        if overlap > Decimal::ZERO {
+        let overlap = money::min(after, high) - money::max(before, low);
+        if money::is_positive(overlap) {
             total += tier.price * overlap;
         }
-        if after <= high {
+        if money::cmp(after, high).is_le() {
             break;
         }
         low = high;
@@ -145,7 +145,7 @@ pub(crate) fn graduated(tiers: &[Tier], before: Decimal, quantity: Decimal, rate
 /// total (after this event) falls in.
 pub(crate) fn volume(tiers: &[Tier], before: Decimal, quantity: Decimal, rate_unit: Decimal) -> Decimal {
     let total = before + quantity;
-    let tier = tiers.iter().find(|t| t.up_to.is_none_or(|u| total <= u)).or(tiers.last());
+    let tier = tiers.iter().find(|t| t.up_to.is_none_or(|u| money::cmp(total, u).is_le())).or(tiers.last());
     tier.map_or(Decimal::ZERO, |t| t.price * quantity / rate_unit)
 }
 

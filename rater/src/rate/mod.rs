@@ -27,6 +27,7 @@ use self::period::{Sign, advance, fees, generated, plan_version};
 use self::settle::{Charge, check_main, settle};
 use crate::accounts::{AccountStatus, Accounts};
 use crate::event::{Body, Event, Money, SubscriptionAction, Usage};
+use crate::money;
 use crate::name::Name;
 use crate::record::{AccountId, Action, ActionKind, ActionReason, Draw, Fact, Output, Rated, RecordKind, Rejected};
 use crate::reject::{Reject, RejectCode};
@@ -298,7 +299,7 @@ impl Ctx<'_> {
                 format!("unit: {unit:?} does not match service {}, measured in {}", service.name, service.unit),
             ));
         }
-        if let Some(max) = service.quantity_max.filter(|m| usage.quantity > *m) {
+        if let Some(max) = service.quantity_max.filter(|m| money::cmp(usage.quantity, *m).is_gt()) {
             return Err(Reject::field(
                 RejectCode::QuantityTooLarge,
                 "quantity",
@@ -391,10 +392,10 @@ impl Ctx<'_> {
 
         // Allowances first, drawn by priority, covering the start of the event.
         let mut covered = Decimal::ZERO;
-        if charge::takes_allowances(&rate.model) && rated_quantity > Decimal::ZERO {
+        if charge::takes_allowances(&rate.model) && money::is_positive(rated_quantity) {
             covered = self.draw_allowances(state, service_id, zone, rated_quantity, &mut rec, out);
             // The straddled increment is covered whole.
-            covered = to_increments(covered, rate.increments).min(rated_quantity);
+            covered = money::min(to_increments(covered, rate.increments), rated_quantity);
         }
         rec.allowance_quantity = covered;
         let window = Window { from: covered, to: rated_quantity };
@@ -414,7 +415,7 @@ impl Ctx<'_> {
             Model::Graduated(tiers) => charge::graduated(tiers, before, chargeable, rate.rate_unit),
             Model::Volume(tiers) => charge::volume(tiers, before, chargeable, rate.rate_unit),
             Model::Package { size, price } => charge::package(*size, *price, before, chargeable),
-            Model::Percentage(p) => crate::money::percent_of(usage.quantity, *p),
+            Model::Percentage(p) => money::percent_of(usage.quantity, *p),
             Model::PerDevice { per, price } => {
                 let hash = device_hash.unwrap_or_default();
                 let fresh = match per {
@@ -431,23 +432,23 @@ impl Ctx<'_> {
             }
         };
         state.count(rate.counter, chargeable);
-        let charged = chargeable > Decimal::ZERO && !matches!(rate.model, Model::PerDevice { .. });
+        let charged = money::is_positive(chargeable) && !matches!(rate.model, Model::PerDevice { .. });
         let mut amount = usage_charge;
         if charged {
             amount += rate.connect_fee;
             if let Some(min) = rate.minimum {
-                amount = amount.max(min);
+                amount = money::max(amount, min);
             }
         }
         if let Some(max) = rate.maximum {
-            amount = amount.min(max);
+            amount = money::min(amount, max);
         }
         let amount = rate.rounding.round_event(amount);
-        assert!(amount >= Decimal::ZERO, "a usage charge is never negative");
+        assert!(!amount.is_sign_negative() || amount.is_zero(), "a usage charge is never negative");
         let charge = Charge { amount, service: Some(service_id), zone, rounding: rate.rounding, date };
         settle(tables, state, &charge, &mut rec, out);
-        assert_eq!(rec.net + rec.tax, rec.gross, "gross = net + tax");
-        assert_eq!(rec.charge - rec.discount, rec.net, "net = charge - discount");
+        assert!(money::cmp(rec.net + rec.tax, rec.gross).is_eq(), "gross = net + tax: {rec:?}");
+        assert!(money::cmp(rec.charge - rec.discount, rec.net).is_eq(), "net = charge - discount: {rec:?}");
         assert!(rec.original_period.is_none_or(|p| p < rec.period), "a late record is booked after its period");
         out.rated.push(rec);
         Ok(())
@@ -477,7 +478,7 @@ impl Ctx<'_> {
             if def.unit_id != Some(unit) || !def.covers(service, zone) {
                 continue;
             }
-            let take = b.amount.min(quantity - covered);
+            let take = money::min(b.amount, quantity - covered);
             let remaining = state.add_at(at, -take);
             let name = def.name;
             rec.draws.push(Draw { balance: name, amount: take, remaining });
@@ -494,11 +495,11 @@ impl Ctx<'_> {
                 };
                 facts::act(out, action, rec.period, rec.currency, tables.version);
             }
-            if covered == quantity {
+            if money::cmp(covered, quantity).is_eq() {
                 break;
             }
         }
-        assert!(covered <= quantity, "allowances never cover more than the rated quantity");
+        assert!(money::cmp(covered, quantity).is_le(), "allowances never cover more than the rated quantity");
         covered
     }
 

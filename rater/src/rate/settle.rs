@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use super::account::AccountState;
 use super::facts;
 use super::period::currency;
-use crate::money::Rounding;
+use crate::money::{self, Rounding};
 use crate::record::{Action, ActionKind, ActionReason, Applied, Draw, EventId, Output, Rated};
 use crate::tables::{DiscountOff, MAIN_BALANCE, ServiceId, Tables, ZoneId, in_window};
 use crate::time::Period;
@@ -35,7 +35,7 @@ pub(crate) fn settle(tables: &Tables, state: &mut AccountState, charge: &Charge,
     rec.discounts = applied;
     rec.net = charge.amount - discount;
     assert!(
-        discount.abs() <= charge.amount.abs()
+        money::cmp(discount.abs(), charge.amount.abs()).is_le()
             && (discount.is_zero() || discount.is_sign_negative() == charge.amount.is_sign_negative()),
         "discount within the charge, of its sign"
     );
@@ -76,7 +76,7 @@ fn discounts(tables: &Tables, state: &mut AccountState, charge: &Charge) -> (Dec
     if left.is_zero() {
         return (Decimal::ZERO, applied);
     }
-    let credit = left < Decimal::ZERO;
+    let credit = left.is_sign_negative() && !left.is_zero();
     // Only the discounts resolved for the account (plan, segment, account
     // filters) are looked at; service and dates are checked here.
     for i in 0..state.discounts.len() {
@@ -141,7 +141,7 @@ fn draw_money(
             if !pays {
                 continue;
             }
-            let take = b.amount.min(left);
+            let take = money::min(b.amount, left);
             let remaining = state.add_at(at, -take);
             rec.draws.push(Draw { balance: def.name, amount: take, remaining });
             left -= take;
@@ -160,7 +160,7 @@ fn draw_money(
         });
         drawn += left;
     }
-    assert_eq!(drawn, gross, "money draws add up to the gross amount");
+    assert!(money::cmp(drawn, gross).is_eq(), "money draws add up to the gross amount: {drawn} != {gross}");
 }
 
 /// Emits low-balance and credit-limit actions (and their facts, booked in
@@ -189,14 +189,14 @@ pub(crate) fn check_main(
     };
     if let Some(low) = tables.thresholds.low_balance {
         // Notify once per crossing: only when this event took it below.
-        let below = main < low;
+        let below = money::cmp(main, low).is_lt();
         if below && !state.low_notified {
             act(ActionKind::Notify, ActionReason::LowBalance);
         }
         state.low_notified = below;
     }
     if tables.thresholds.block_over_credit_limit {
-        let over = main < -state.credit_limit;
+        let over = money::cmp(main, -state.credit_limit).is_lt();
         match state.blocked {
             None if over => {
                 act(ActionKind::Block, ActionReason::CreditLimit);
