@@ -1,5 +1,6 @@
 //! Fast local clocks: a time zone's UTC offsets as a sorted table of the
-//! instants at which they change, read by binary search.
+//! instants at which they change, found through an index of the table by
+//! periods of about 24 days.
 //!
 //! Rating reads an account's local clock for every event (periods, bands,
 //! device days). The zone database answers in a few hundred instructions;
@@ -19,6 +20,9 @@ const TABLE_FROM_S: i64 = 631_152_000;
 /// End of the table: 2100-01-01T00:00:00Z. Instants outside it are read
 /// from the zone database.
 const TABLE_TO_S: i64 = 4_102_444_800;
+/// The index of the table has one entry per 2^21 seconds (about 24 days):
+/// a zone changes offset at most a few times in that long.
+const BUCKET_SHIFT: u32 = 21;
 /// Days from 0001-01-01 (day 1 of the common era) to 1970-01-01.
 const UNIX_EPOCH_DAYS_FROM_CE: i32 = 719_163;
 
@@ -31,6 +35,10 @@ pub struct ZoneClock {
     /// `offsets[i]` is in force before `changes[i]` (and after
     /// `changes[i - 1]`); one more offset than changes.
     offsets: Vec<i32>,
+    /// For each period of 2^[`BUCKET_SHIFT`] seconds from [`TABLE_FROM_S`],
+    /// how many changes come at or before its start: where the search for
+    /// an instant in it begins.
+    first_change: Vec<u32>,
 }
 
 impl ZoneClock {
@@ -66,7 +74,14 @@ impl ZoneClock {
             }
             t = next;
         }
-        Self { tz, changes, offsets }
+        let buckets = ((TABLE_TO_S - TABLE_FROM_S) >> BUCKET_SHIFT) + 1;
+        let first_change = (0..buckets)
+            .map(|b| {
+                let start = TABLE_FROM_S + (b << BUCKET_SHIFT);
+                u32::try_from(changes.partition_point(|c| *c <= start)).unwrap_or(u32::MAX)
+            })
+            .collect();
+        Self { tz, changes, offsets, first_change }
     }
 
     /// The zone.
@@ -111,12 +126,18 @@ impl ZoneClock {
 
     /// The offset in force at `t` and the first change after it.
     fn offset_and_next_change(&self, t: i64) -> (i32, Option<i64>) {
-        let i = self.changes.partition_point(|c| *c <= t);
-        let next_change = self.changes.get(i).copied();
         if !(TABLE_FROM_S..TABLE_TO_S).contains(&t) {
+            let next_change = self.changes.get(self.changes.partition_point(|c| *c <= t)).copied();
             return (database_offset(self.tz, t), next_change);
         }
-        (self.offsets[i], next_change)
+        // The changes at or before `t`: those before its period's start,
+        // then the few inside the period up to `t`.
+        let bucket = usize::try_from((t - TABLE_FROM_S) >> BUCKET_SHIFT).unwrap_or(0);
+        let mut i = self.first_change.get(bucket).map_or(0, |&i| i as usize);
+        while self.changes.get(i).is_some_and(|c| *c <= t) {
+            i += 1;
+        }
+        (self.offsets[i], self.changes.get(i).copied())
     }
 }
 
