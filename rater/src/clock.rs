@@ -8,7 +8,7 @@
 //! process, on first use, and shared.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock, PoisonError};
 
 use chrono::{DateTime, NaiveDate, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -116,12 +116,7 @@ impl ZoneClock {
         let local = t + i64::from(offset_seconds);
         let days = local.div_euclid(i64::from(DAY_SECONDS));
         let second_of_day = u32::try_from(local.rem_euclid(i64::from(DAY_SECONDS))).unwrap_or(0);
-        let date = i32::try_from(days)
-            .ok()
-            .and_then(|d| d.checked_add(UNIX_EPOCH_DAYS_FROM_CE))
-            .and_then(NaiveDate::from_num_days_from_ce_opt)
-            .unwrap_or(NaiveDate::MIN);
-        (LocalInstant { date, second_of_day, offset_seconds }, next_change)
+        (LocalInstant { date: date_of(days), second_of_day, offset_seconds }, next_change)
     }
 
     /// The offset in force at `t` and the first change after it.
@@ -139,6 +134,24 @@ impl ZoneClock {
         }
         (self.offsets[i], self.changes.get(i).copied())
     }
+}
+
+/// The date `days` after 1970-01-01: from a table over the clocks' span
+/// (one load, where the calendar arithmetic takes some 70 instructions),
+/// computed outside it.
+fn date_of(days: i64) -> NaiveDate {
+    const FIRST_DAY: i64 = TABLE_FROM_S / DAY_SECONDS as i64;
+    static DATES: LazyLock<Vec<NaiveDate>> =
+        LazyLock::new(|| (FIRST_DAY..=TABLE_TO_S / i64::from(DAY_SECONDS)).map(compute_date_of).collect());
+    usize::try_from(days - FIRST_DAY).ok().and_then(|i| DATES.get(i).copied()).unwrap_or_else(|| compute_date_of(days))
+}
+
+fn compute_date_of(days: i64) -> NaiveDate {
+    i32::try_from(days)
+        .ok()
+        .and_then(|d| d.checked_add(UNIX_EPOCH_DAYS_FROM_CE))
+        .and_then(NaiveDate::from_num_days_from_ce_opt)
+        .unwrap_or(NaiveDate::MIN)
 }
 
 fn database_offset(tz: Tz, t: i64) -> i32 {
@@ -169,6 +182,15 @@ mod tests {
                     assert_eq!(clock.local(utc), LocalInstant::at(tz, utc), "{tz} at {utc}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn dates_from_the_table_and_beyond_it() {
+        for days in [-800_000, -1, 0, 7304, 7305, 20_000, 47_482, 47_483, 47_484, 2_000_000] {
+            assert_eq!(date_of(days), compute_date_of(days), "day {days}");
+            let expected = DateTime::from_timestamp(days * 86_400, 0).map_or(NaiveDate::MIN, |t| t.date_naive());
+            assert_eq!(date_of(days), expected, "day {days}");
         }
     }
 
