@@ -348,7 +348,33 @@ pub struct Output {
     pub facts: Vec<Fact>,
 }
 
+/// The actions and facts of an [`Output`], apart from its rated records:
+/// where rating books what a record causes while the record itself is
+/// filled in place, last in [`Output::rated`].
+#[derive(Debug)]
+pub(crate) struct Side<'o> {
+    /// [`Output::actions`].
+    pub actions: &'o mut Vec<Action>,
+    /// [`Output::facts`].
+    pub facts: &'o mut Vec<Fact>,
+}
+
 impl Output {
+    /// Appends `rec` to the rated records and lends it back, to be filled
+    /// in place, with where the actions and facts it causes go. (A record
+    /// is a few hundred bytes: filled on the stack, it would be copied
+    /// again when pushed.)
+    pub(crate) fn push_rated(&mut self, rec: Rated) -> (&mut Rated, Side<'_>) {
+        let at = self.rated.len();
+        self.rated.push(rec);
+        (&mut self.rated[at], Side { actions: &mut self.actions, facts: &mut self.facts })
+    }
+
+    /// Where actions and facts go.
+    pub(crate) fn side(&mut self) -> Side<'_> {
+        Side { actions: &mut self.actions, facts: &mut self.facts }
+    }
+
     /// Empties the buffers, keeping their capacity.
     pub fn clear(&mut self) {
         self.rated.clear();

@@ -9,7 +9,7 @@ use super::period::currency;
 use crate::event::{Body, Event};
 use crate::money::Currency;
 use crate::name::Name;
-use crate::record::{Action, ActionKind, Fact, FactKind, FactSource, Output};
+use crate::record::{Action, ActionKind, Fact, FactKind, FactSource, Side};
 use crate::tables::Tables;
 use crate::time::Period;
 
@@ -53,7 +53,7 @@ pub(crate) fn of_event(tables: &Tables, state: &AccountState, event: &Event, per
 }
 
 /// Pushes a threshold action and its fact, booked in `period`.
-pub(crate) fn act(out: &mut Output, action: Action, period: Period, currency: Currency, catalog_version: Name) {
+pub(crate) fn act(out: &mut Side<'_>, action: Action, period: Period, currency: Currency, catalog_version: Name) {
     let kind = match action.kind {
         ActionKind::Notify => FactKind::Notify,
         ActionKind::Block => FactKind::Block,

@@ -29,7 +29,9 @@ use crate::accounts::{AccountStatus, Accounts};
 use crate::event::{Body, Event, Money, SubscriptionAction, Usage};
 use crate::money;
 use crate::name::Name;
-use crate::record::{AccountId, Action, ActionKind, ActionReason, Draw, Fact, Output, Rated, RecordKind, Rejected};
+use crate::record::{
+    AccountId, Action, ActionKind, ActionReason, Draw, Fact, Output, Rated, RecordKind, Rejected, Side,
+};
 use crate::reject::{Reject, RejectCode};
 use crate::tables::{MAIN_BALANCE, MATCHES_MAX, Model, PlanId, Tables, ZoneId, in_window};
 use crate::time::{LocalInstant, Period, local_midnight_utc};
@@ -382,7 +384,7 @@ impl Ctx<'_> {
             Model::Percentage(_) | Model::PerDevice { .. } => usage.quantity,
             _ => to_increments(usage.quantity, rate.increments),
         };
-        let mut rec = self.record(state, RecordKind::Usage, service.name);
+        let (rec, mut side) = out.push_rated(self.record(state, RecordKind::Usage, service.name));
         rec.zone = zone.map(|z| tables.zones[z as usize]);
         rec.destination.clone_from(&usage.destination);
         rec.device.clone_from(&usage.device);
@@ -393,7 +395,7 @@ impl Ctx<'_> {
         // Allowances first, drawn by priority, covering the start of the event.
         let mut covered = Decimal::ZERO;
         if charge::takes_allowances(&rate.model) && money::is_positive(rated_quantity) {
-            covered = self.draw_allowances(state, service_id, zone, rated_quantity, &mut rec, out);
+            covered = self.draw_allowances(state, service_id, zone, rated_quantity, rec, &mut side);
             // The straddled increment is covered whole.
             covered = money::min(to_increments(covered, rate.increments), rated_quantity);
         }
@@ -446,11 +448,10 @@ impl Ctx<'_> {
         let amount = rate.rounding.round_event(amount);
         assert!(!amount.is_sign_negative() || amount.is_zero(), "a usage charge is never negative");
         let charge = Charge { amount, service: Some(service_id), zone, rounding: rate.rounding, date };
-        settle(tables, state, &charge, &mut rec, out);
+        settle(tables, state, &charge, rec, &mut side);
         assert!(money::cmp(rec.net + rec.tax, rec.gross).is_eq(), "gross = net + tax: {rec:?}");
         assert!(money::cmp(rec.charge - rec.discount, rec.net).is_eq(), "net = charge - discount: {rec:?}");
         assert!(rec.original_period.is_none_or(|p| p < rec.period), "a late record is booked after its period");
-        out.rated.push(rec);
         Ok(())
     }
 
@@ -463,7 +464,7 @@ impl Ctx<'_> {
         zone: Option<ZoneId>,
         quantity: Decimal,
         rec: &mut Rated,
-        out: &mut Output,
+        out: &mut Side<'_>,
     ) -> Decimal {
         let tables = self.tables;
         let unit = tables.services[service as usize].unit_id;
@@ -661,7 +662,7 @@ impl Ctx<'_> {
                 }
             }
         }
-        check_main(tables, state, &self.event.id, self.event.time, rec.period, out);
+        check_main(tables, state, &self.event.id, self.event.time, rec.period, &mut out.side());
         out.rated.push(rec);
         out.facts.extend(fact);
         Ok(())
@@ -699,7 +700,7 @@ impl Ctx<'_> {
             amount: state.main(),
         };
         let currency = period::currency(self.tables, state);
-        facts::act(out, action, self.period(state), currency, self.tables.version);
+        facts::act(&mut out.side(), action, self.period(state), currency, self.tables.version);
     }
 }
 

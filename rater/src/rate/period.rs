@@ -164,7 +164,7 @@ fn close(tables: &Tables, state: &mut AccountState, period: Period, out: &mut Ou
                     amount: state.main(),
                 };
                 // Booked with the period it opens, in which its time lies.
-                facts::act(out, action, period.next(), currency(tables, state), tables.version);
+                facts::act(&mut out.side(), action, period.next(), currency(tables, state), tables.version);
             }
         }
     }
@@ -219,7 +219,7 @@ pub(crate) fn fees(
         rec.rated_quantity = if whole { days_total } else { days };
         rec.tariff = Some(version.tariff_id);
         let charge = Charge { amount, service: None, zone: None, rounding: fee.rounding, date: from };
-        settle(tables, state, &charge, &mut rec, out);
+        settle(tables, state, &charge, &mut rec, &mut out.side());
         out.rated.push(rec);
     }
 }

@@ -8,7 +8,7 @@ use super::account::AccountState;
 use super::facts;
 use super::period::currency;
 use crate::money::{self, Rounding};
-use crate::record::{Action, ActionKind, ActionReason, Applied, Draw, EventId, Output, Rated};
+use crate::record::{Action, ActionKind, ActionReason, Applied, Draw, EventId, Rated, Side};
 use crate::tables::{DiscountOff, MAIN_BALANCE, ServiceId, Tables, ZoneId, in_window};
 use crate::time::Period;
 
@@ -28,7 +28,7 @@ pub(crate) struct Charge {
 
 /// Fills the money columns of `rec` from `charge` and draws the gross from
 /// the account's money balances.
-pub(crate) fn settle(tables: &Tables, state: &mut AccountState, charge: &Charge, rec: &mut Rated, out: &mut Output) {
+pub(crate) fn settle(tables: &Tables, state: &mut AccountState, charge: &Charge, rec: &mut Rated, out: &mut Side<'_>) {
     rec.charge = charge.amount;
     let (discount, applied) = discounts(tables, state, charge);
     rec.discount = discount;
@@ -171,7 +171,7 @@ pub(crate) fn check_main(
     event_id: &EventId,
     time: DateTime<Utc>,
     period: Period,
-    out: &mut Output,
+    out: &mut Side<'_>,
 ) {
     let main = state.main();
     let currency = currency(tables, state);
