@@ -13,7 +13,7 @@ use super::{
     Body, DESTINATION_DIGITS_MAX, ENVELOPE_VERSION, Event, ID_BYTES_MAX, Money, SubscriptionAction, TEXT_BYTES_MAX,
     Usage, timestamp,
 };
-use crate::money::{Currency, LEDGER_SCALE, QUANTITY_MAX};
+use crate::money::{self, Currency, LEDGER_SCALE, QUANTITY_MAX};
 use crate::reject::{Reject, RejectCode};
 
 /// A CloudEvent when `specversion` is there, a native envelope otherwise.
@@ -243,7 +243,7 @@ fn time(f: &Field<'_>, name: &'static str) -> Result<DateTime<Utc>, Reject> {
 #[inline]
 fn decimal(f: &Field<'_>, name: &'static str) -> Result<Decimal, Reject> {
     let d = exact(f, name)?;
-    if d.abs() > QUANTITY_MAX {
+    if money::cmp(d.abs(), QUANTITY_MAX).is_gt() {
         return Err(Reject::field(
             RejectCode::QuantityTooLarge,
             name,
