@@ -226,6 +226,30 @@ impl AccountState {
         }
     }
 
+    /// Loads a field from each part of the state that rating reads, all at
+    /// once: the state is several cache lines, read at random per event,
+    /// and loads the processor sees together wait for memory together
+    /// rather than one after another as rating reaches each field.
+    #[inline]
+    pub(crate) fn touch(&self) {
+        std::hint::black_box((
+            self.main,
+            self.balances.len(),
+            self.counters.len(),
+            self.fixed_used.len(),
+            self.discounts.len(),
+            self.period,
+            self.plan,
+            self.status,
+            self.owed_due,
+            self.credit_limit,
+            self.partner_idx,
+            self.tax_idx,
+            self.overrides_idx,
+            self.currency,
+        ));
+    }
+
     /// Reads `utc` on the account's clock.
     #[must_use]
     pub fn local(&self, utc: DateTime<Utc>) -> LocalInstant {

@@ -202,6 +202,7 @@ impl Rater {
         let slot = self.slot(&event.account)?;
         let tables = &*self.tables;
         let state = &mut self.states[slot];
+        state.touch();
         let local = state.local(event.time);
         let closed = self.config.closed_through;
         let ctx = Ctx { tables, event, local, devices: &self.devices, closed };
