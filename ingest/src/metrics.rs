@@ -46,10 +46,13 @@ const MIRROR_PUSH_BUCKETS: [f64; 15] =
 
 /// Buckets from event time to commit, in seconds: 50 ms to a week (late
 /// events of up to `pipeline.event_age_max_days` exist; they land in the
-/// top buckets).
-const EVENT_TO_COMMIT_BUCKETS: [f64; 18] = [
-    0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3_600.0, 14_400.0, 43_200.0, 86_400.0,
-    259_200.0, 604_800.0,
+/// top buckets). A quarter of a second apart from 0.5 to 2 s, where a
+/// commit interval of 1 s puts the p99 and its bound of twice the
+/// interval: `histogram_quantile` interpolates within a bucket, so a p99
+/// just past 2 s would read as 4 s with a bucket from 2 to 5 s.
+const EVENT_TO_COMMIT_BUCKETS: [f64; 26] = [
+    0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 3.0, 4.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0,
+    3_600.0, 14_400.0, 43_200.0, 86_400.0, 259_200.0, 604_800.0,
 ];
 
 /// A pipeline stage whose unit of work is timed.
@@ -726,13 +729,17 @@ mod tests {
         let m = Metrics::new().unwrap();
         let local = m.event_to_commit();
         local.observe(0.3);
+        local.observe(2.1);
         local.observe(7200.0);
         assert!(value(&m.render().unwrap(), "ratewire_event_to_commit_seconds_count").is_none_or(|n| n == 0.0));
         local.flush();
         let text = m.render().unwrap();
-        assert_eq!(value(&text, "ratewire_event_to_commit_seconds_count"), Some(2.0));
+        assert_eq!(value(&text, "ratewire_event_to_commit_seconds_count"), Some(3.0));
         assert_eq!(value(&text, "ratewire_event_to_commit_seconds_bucket{le=\"0.5\"}"), Some(1.0));
-        assert_eq!(value(&text, "ratewire_event_to_commit_seconds_bucket{le=\"14400\"}"), Some(2.0));
+        // Just past the bound of twice a 1-s commit interval is told apart from it.
+        assert_eq!(value(&text, "ratewire_event_to_commit_seconds_bucket{le=\"2\"}"), Some(1.0));
+        assert_eq!(value(&text, "ratewire_event_to_commit_seconds_bucket{le=\"2.25\"}"), Some(2.0));
+        assert_eq!(value(&text, "ratewire_event_to_commit_seconds_bucket{le=\"14400\"}"), Some(3.0));
     }
 
     #[test]
