@@ -12,11 +12,12 @@
 //! The format is binary, [postcard] (varint integers, length-prefixed
 //! strings, enum variants by index), as the state is written with every
 //! commit and grows with the accounts: `RWST`, the format as a little-endian
-//! `u32` (2), then the partitions as a postcard sequence of
-//! [`PartitionState`], each with `state` a [`ratewire_rater::Checkpoint`].
-//! About a third of the size of format 1, JSON
-//! (`{"format":1,"partitions":[..]}`), which is still read, so that a
-//! ledger written by an earlier build resumes.
+//! `u32` (3), then the partitions as a postcard sequence of
+//! [`PartitionState`], each with `state` a [`ratewire_rater::Checkpoint`],
+//! whose amounts are their magnitude and scale and whose dates are day
+//! numbers. Earlier builds wrote format 2, the same with amounts and dates
+//! as text, and format 1, JSON (`{"format":1,"partitions":[..]}`); both are
+//! still read, so that a ledger written by an earlier build resumes.
 //!
 //! Postcard encodes fields by position and enum variants by index: a field
 //! or variant added to the state is a new format.
@@ -31,7 +32,11 @@ use crate::error::Error;
 use crate::message::PartitionKey;
 
 /// The checkpoint format this build writes.
-pub const STATE_FORMAT: u32 = 2;
+pub const STATE_FORMAT: u32 = 3;
+
+/// The binary format earlier builds wrote, amounts and dates as text; still
+/// read.
+const TEXT_AMOUNTS_FORMAT: u32 = 2;
 
 /// The JSON format earlier builds wrote, still read.
 const JSON_FORMAT: u32 = 1;
@@ -50,6 +55,21 @@ pub struct PartitionState {
     pub next: i64,
     /// Every account's rating state.
     pub state: Checkpoint,
+}
+
+/// [`PartitionState`] as format 2 wrote it.
+#[derive(Deserialize)]
+struct PartitionStateText {
+    topic: String,
+    partition: i32,
+    next: i64,
+    state: ratewire_rater::checkpoint_format2::Checkpoint,
+}
+
+impl From<PartitionStateText> for PartitionState {
+    fn from(p: PartitionStateText) -> Self {
+        Self { topic: p.topic, partition: p.partition, next: p.next, state: p.state.into() }
+    }
 }
 
 #[derive(Deserialize)]
@@ -117,7 +137,7 @@ pub(crate) fn encode(states: &BTreeMap<PartitionKey, Arc<[u8]>>) -> Result<Vec<u
 }
 
 /// The partitions' states in a checkpoint (none for an empty one: a new
-/// ledger), of this format or of format 1.
+/// ledger), of this format or of format 2 or 1.
 ///
 /// # Errors
 /// [`Error::Checkpoint`] when the bytes are not a checkpoint of either.
@@ -131,11 +151,15 @@ pub fn decode(checkpoint: &[u8]) -> Result<Vec<PartitionState>, Error> {
     let bad = |reason: String| Error::Checkpoint(reason);
     let rest = checkpoint.strip_prefix(MAGIC).ok_or_else(|| bad("not a ratewire checkpoint".into()))?;
     let (format, rest) = rest.split_first_chunk::<4>().ok_or_else(|| bad("truncated before its format".into()))?;
-    let format = u32::from_le_bytes(*format);
-    if format != STATE_FORMAT {
-        return Err(bad(format!("format {format}; this build reads formats {JSON_FORMAT} and {STATE_FORMAT}")));
-    }
-    let (partitions, rest) = postcard::take_from_bytes::<Vec<PartitionState>>(rest).map_err(|e| bad(e.to_string()))?;
+    let (partitions, rest) = match u32::from_le_bytes(*format) {
+        STATE_FORMAT => postcard::take_from_bytes::<Vec<PartitionState>>(rest).map_err(|e| bad(e.to_string()))?,
+        TEXT_AMOUNTS_FORMAT => {
+            let (text, rest) =
+                postcard::take_from_bytes::<Vec<PartitionStateText>>(rest).map_err(|e| bad(e.to_string()))?;
+            (text.into_iter().map(PartitionState::from).collect(), rest)
+        }
+        format => return Err(bad(format!("format {format}; {READ_FORMATS}"))),
+    };
     if !rest.is_empty() {
         return Err(bad(format!("{} bytes after the last partition", rest.len())));
     }
@@ -163,13 +187,13 @@ impl postcard::ser_flavors::Flavor for Extend<'_> {
     }
 }
 
+/// What a refusal of an unknown format says.
+const READ_FORMATS: &str = "this build reads formats 1, 2 and 3";
+
 fn decode_json(checkpoint: &[u8]) -> Result<Vec<PartitionState>, Error> {
     let blob: JsonBlob = serde_json::from_slice(checkpoint).map_err(|e| Error::Checkpoint(e.to_string()))?;
     if blob.format != JSON_FORMAT {
-        return Err(Error::Checkpoint(format!(
-            "format {}; this build reads formats {JSON_FORMAT} and {STATE_FORMAT}",
-            blob.format
-        )));
+        return Err(Error::Checkpoint(format!("format {}; {READ_FORMATS}", blob.format)));
     }
     Ok(blob.partitions)
 }
@@ -233,13 +257,11 @@ mod tests {
     }
 
     #[test]
-    fn the_binary_format_is_pinned() {
-        // Postcard writes fields by position and variants by index: if this
-        // changes, the checkpoint needs a new format number, and this build
-        // must still read format 2.
+    fn format_2_is_still_read() {
+        // As an earlier build wrote it: amounts and dates as text.
         let mut s = state("t", 3, 300);
         s.state.accounts = vec![account()];
-        let expected = concat!(
+        let format_2 = concat!(
             "52575354 02000000 01 ",                                   // RWST, format 2, one partition
             "0174 06 d804 ",                                           // "t", partition 3, next 300
             "027631 01 ",                                              // "v1", one account
@@ -254,6 +276,38 @@ mod tests {
             "02 07 808080808020 03 07 09 808080808020 ",               // devices today, this period
             "04 332e3130 01 0a323032362d31322d3135 ",                  // owed, due
             "01 02 01", // blocked: credit limit (variant 2); low notified
+        );
+        assert_eq!(decode(&from_hex(format_2)).unwrap(), [s]);
+    }
+
+    fn from_hex(hex: &str) -> Vec<u8> {
+        let hex = hex.replace(' ', "");
+        (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()
+    }
+
+    #[test]
+    fn the_binary_format_is_pinned() {
+        // Postcard writes fields by position and variants by index: if this
+        // changes, the checkpoint needs a new format number, and this build
+        // must still read format 3.
+        let mut s = state("t", 3, 300);
+        s.state.accounts = vec![account()];
+        let expected = concat!(
+            "52575354 03000000 01 ",                     // RWST, format 3, one partition
+            "0174 06 d804 ",                             // "t", partition 3, next 300
+            "027631 01 ",                                // "v1", one account
+            "0441 2d3137 02 ",                           // "A-17", suspended (variant 2)
+            "01 086d6f62696c652d6d ",                    // plan "mobile-m"
+            "01 bea55a 01 07323032362d3131 ",            // day 739,679 (2026-03-04), zigzag varint, "2026-11"
+            "88c407 84 ",                                // main: 123,400 at scale 4, negative
+            "02 07646174612d6d62 8004 00 ",              // balances: data-mb 512,
+            "076d696e75746573 05 01 ",                   //   minutes 5 at scale 1
+            "01 05766f696365 01 024555 3d 00 ",          // counters: voice, EU, 61
+            "01 0777656c636f6d65 c801 02 ",              // fixed_used: welcome, 200 at scale 2
+            "01 caa95a ",                                // device day 2026-11-21
+            "02 07 808080808020 03 07 09 808080808020 ", // devices today, this period
+            "b602 02 01 faa95a ",                        // owed 310 at scale 2, due 2026-12-15
+            "01 02 01",                                  // blocked: credit limit (variant 2); low notified
         );
         let hex: String = blob(&[s.clone()]).iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(hex, expected.replace(' ', ""));
@@ -304,7 +358,7 @@ mod tests {
         refused(b"state", "not a ratewire checkpoint");
         refused(b"RWS", "not a ratewire checkpoint");
         refused(b"RWST\x02\x00", "truncated");
-        refused(b"RWST\x09\x00\x00\x00\x00", "format 9");
+        refused(b"RWST\x09\x00\x00\x00\x00", "format 9; this build reads formats 1, 2 and 3");
         refused(br#"{"format":9,"partitions":[]}"#, "format 9");
         let good = blob(&[state("events", 0, 10)]);
         refused(&good[..good.len() - 1], "");

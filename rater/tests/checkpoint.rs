@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, ensure};
 use chrono::{DateTime, Utc};
-use ratewire_rater::{Accounts, Checkpoint, Event, Output, Rater, RaterConfig, Tables, catalog, decode};
+use ratewire_rater::{
+    AccountCheckpoint, Accounts, Checkpoint, Event, Output, Rater, RaterConfig, Tables, catalog, decode,
+};
 
 struct Case {
     tables: Arc<Tables>,
@@ -140,6 +142,22 @@ fn changed_entries_keep_the_checkpoint_up_to_date() -> Result<()> {
                 ensure!(
                     serde_json::to_string(&view)? == serde_json::to_string(&entry)?,
                     "{}: {} serializes otherwise borrowed",
+                    dir.display(),
+                    entry.id
+                );
+                // In a binary format too (amounts and dates compact), and
+                // the bytes read back as the entry.
+                let (mut a, mut b) = (vec![0_u8; 1 << 16], vec![0_u8; 1 << 16]);
+                let borrowed = postcard::to_slice(&view, &mut a)?;
+                ensure!(
+                    *borrowed == *postcard::to_slice(&entry, &mut b)?,
+                    "{}: {} encodes otherwise borrowed",
+                    dir.display(),
+                    entry.id
+                );
+                ensure!(
+                    postcard::from_bytes::<AccountCheckpoint>(borrowed)? == entry,
+                    "{}: {} does not read back",
                     dir.display(),
                     entry.id
                 );

@@ -18,7 +18,9 @@ use rust_decimal::Decimal;
 
 pub use account::AccountState;
 pub use charge::to_increments;
-pub use checkpoint::{AccountCheckpoint, AccountView, Checkpoint, CounterCheckpoint, RestoreError};
+pub use checkpoint::{
+    AccountCheckpoint, AccountView, Checkpoint, CounterCheckpoint, RestoreError, format2 as checkpoint_format2,
+};
 pub use period::PERIODS_CATCH_UP_MAX;
 
 use self::charge::Window;

@@ -3,7 +3,13 @@
 //!
 //! Names rather than table indices, so that a checkpoint outlives a catalog
 //! reload: a balance, plan, counter or discount whose name the catalog no
-//! longer has is dropped on restore, as on a reload.
+//! longer has is dropped on restore, as on a reload. Amounts and dates are
+//! text in a human-readable format and compact in a binary one
+//! ([`compact`]); [`format2`] reads the binary entries of earlier builds,
+//! which wrote them as text.
+
+mod compact;
+pub mod format2;
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
@@ -12,6 +18,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use smallvec::SmallVec;
 use thiserror::Error;
 
+use self::compact::{Amount, Day};
 use super::Rater;
 use super::account::AccountState;
 use crate::accounts::AccountStatus;
@@ -38,26 +45,33 @@ pub struct AccountCheckpoint {
     /// Plan id.
     pub plan: Option<String>,
     /// Local date the plan started.
+    #[serde(with = "compact::day")]
     pub plan_since: Option<NaiveDate>,
     /// The open period, `YYYY-MM`.
     pub period: Option<String>,
     /// The main money balance.
+    #[serde(with = "compact::amount")]
     pub main: Decimal,
     /// Other balances by name, in draw order.
+    #[serde(with = "compact::named_amounts")]
     pub balances: Vec<(String, Decimal)>,
     /// Period counters by service and zone.
     pub counters: Vec<CounterCheckpoint>,
     /// Fixed discounts used this period, by discount id.
+    #[serde(with = "compact::named_amounts")]
     pub fixed_used: Vec<(String, Decimal)>,
     /// The local day of `devices_today`.
+    #[serde(with = "compact::day")]
     pub device_day: Option<NaiveDate>,
     /// Devices seen that day (hashes), sorted.
     pub devices_today: Vec<u64>,
     /// Devices seen this period (hashes), sorted.
     pub devices_period: Vec<u64>,
     /// Unpaid amount a closed period left.
+    #[serde(with = "compact::amount")]
     pub owed: Decimal,
     /// When it blocks.
+    #[serde(with = "compact::day")]
     pub owed_due: Option<NaiveDate>,
     /// Why the rater blocked the account.
     pub blocked: Option<ActionReason>,
@@ -73,6 +87,7 @@ pub struct CounterCheckpoint {
     /// Zone name, for zone rates.
     pub zone: Option<String>,
     /// Chargeable quantity used this period.
+    #[serde(with = "compact::amount")]
     pub used: Decimal,
 }
 
@@ -256,17 +271,17 @@ impl Serialize for AccountView<'_> {
         out.serialize_field("id", s.id.as_str())?;
         out.serialize_field("status", &s.status)?;
         out.serialize_field("plan", &self.plan())?;
-        out.serialize_field("plan_since", &s.plan_since)?;
+        out.serialize_field("plan_since", &s.plan_since.map(Day))?;
         out.serialize_field("period", &s.period.map(PeriodText))?;
-        out.serialize_field("main", &s.main)?;
+        out.serialize_field("main", &Amount(s.main))?;
         out.serialize_field("balances", &Balances(self))?;
         out.serialize_field("counters", &Counters(self))?;
         out.serialize_field("fixed_used", &FixedUsed(self))?;
-        out.serialize_field("device_day", &s.device_day)?;
+        out.serialize_field("device_day", &s.device_day.map(Day))?;
         out.serialize_field("devices_today", &sorted(&s.devices_today))?;
         out.serialize_field("devices_period", &sorted(&s.devices_period))?;
-        out.serialize_field("owed", &s.owed)?;
-        out.serialize_field("owed_due", &s.owed_due)?;
+        out.serialize_field("owed", &Amount(s.owed))?;
+        out.serialize_field("owed_due", &s.owed_due.map(Day))?;
         out.serialize_field("blocked", &s.blocked)?;
         out.serialize_field("low_notified", &s.low_notified)?;
         out.end()
@@ -286,7 +301,7 @@ struct Balances<'a>(&'a AccountView<'a>);
 
 impl Serialize for Balances<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.balances())
+        serializer.collect_seq(self.0.balances().map(|(name, amount)| (name, Amount(amount))))
     }
 }
 
@@ -298,6 +313,7 @@ struct Counters<'a>(&'a AccountView<'a>);
 struct CounterView<'a> {
     service: &'a str,
     zone: Option<&'a str>,
+    #[serde(with = "compact::amount")]
     used: Decimal,
 }
 
@@ -311,7 +327,7 @@ struct FixedUsed<'a>(&'a AccountView<'a>);
 
 impl Serialize for FixedUsed<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.fixed_used())
+        serializer.collect_seq(self.0.fixed_used().map(|(id, used)| (id, Amount(used))))
     }
 }
 
