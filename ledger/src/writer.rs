@@ -38,7 +38,8 @@ pub struct WriterConfig {
     /// Rows per Parquet row group, 1 to 1,048,576. Default 131,072
     /// ([`ROW_GROUP_ROWS_DEFAULT`]).
     pub row_group_rows: usize,
-    /// ZSTD compression level, 1 (fastest) to 22 (smallest). Default 3.
+    /// ZSTD compression level, 1 (fastest) to 22 (smallest). Default 1
+    /// ([`ZSTD_LEVEL_DEFAULT`]).
     pub zstd_level: i32,
 }
 
