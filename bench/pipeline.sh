@@ -137,6 +137,7 @@ curl -sf "$metrics_url" >"$work/live.metrics"
 wait "$warm_pid"
 kill -TERM "$run_pid"
 wait "$run_pid"
+[[ -f "$work/warm.metrics" ]] || { echo "the live run never committed $warm_events events" >&2; exit 1; }
 latency="$(python3 - "$work/live.metrics" "$work/warm.metrics" "$live_events" "$pace" <<'PY'
 import re, sys
 text, warm = open(sys.argv[1]).read(), open(sys.argv[2]).read()
