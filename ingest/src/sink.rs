@@ -214,8 +214,11 @@ impl LedgerStage {
             self.side.action(a)?;
         }
         self.side.flush()?;
-        self.metrics.stage(Stage::SideOutput, side_started.elapsed());
+        let side_elapsed = side_started.elapsed();
+        self.metrics.stage(Stage::SideOutput, side_elapsed);
+        let checkpoint_started = Instant::now();
         let checkpoint = state::encode(&self.states)?;
+        let checkpoint_elapsed = checkpoint_started.elapsed();
         let commit = Commit {
             rated: chunks,
             facts: &output.facts,
@@ -228,8 +231,23 @@ impl LedgerStage {
         let manifest = self.ledger.commit(&commit)?;
         let bytes = manifest.files.iter().map(|f| f.bytes).sum();
         self.metrics.committed(manifest.sequence, bytes, ledger_started.elapsed());
+        let ledger_elapsed = ledger_started.elapsed();
         self.observe_event_to_commit(chunks, &rejects, Utc::now());
         self.metrics.stage(Stage::LedgerCommit, started.elapsed());
+        log::debug!(
+            "commit {}: {} records, {} facts, {} rejects, {} actions; side output {} ms, checkpoint {} bytes in {} ms, {} files in {} ms, {} ms in all",
+            manifest.sequence,
+            committed.rated,
+            output.facts.len(),
+            committed.rejected,
+            committed.actions,
+            side_elapsed.as_millis(),
+            checkpoint.len(),
+            checkpoint_elapsed.as_millis(),
+            manifest.files.len(),
+            ledger_elapsed.as_millis(),
+            started.elapsed().as_millis(),
+        );
         committed.sequence = manifest.sequence;
         committed.positions = manifest.positions;
         Ok(committed)
