@@ -28,7 +28,9 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 use serde::Deserialize;
 
-use crate::bounds::{SEEK_TIMEOUT_MS, SIDE_FLUSH_TIMEOUT_MS, STATISTICS_INTERVAL_MS, WATERMARKS_TIMEOUT_MS};
+use crate::bounds::{
+    SEEK_TIMEOUT_MS, SIDE_FLUSH_POLL_MS, SIDE_FLUSH_TIMEOUT_MS, STATISTICS_INTERVAL_MS, WATERMARKS_TIMEOUT_MS,
+};
 use crate::config::KafkaProperties;
 use crate::error::Error;
 use crate::message::{Message, PartitionKey};
@@ -481,10 +483,23 @@ impl crate::sink::SideOutput for KafkaSideOutput {
         self.send(&self.actions_topic, &action.account, &json, None)
     }
 
+    /// Waits until the broker has every message sent so far. Not rdkafka's
+    /// `flush`, which serves delivery reports in rounds of 100 ms: every
+    /// commit waited at least that long for deliveries the broker confirms
+    /// in a few milliseconds.
     fn flush(&mut self) -> Result<(), Error> {
-        self.producer
-            .flush(Duration::from_millis(SIDE_FLUSH_TIMEOUT_MS))
-            .map_err(|e| Error::SideOutput(format!("delivering dead letters and actions: {e}")))?;
+        let deadline = std::time::Instant::now() + Duration::from_millis(SIDE_FLUSH_TIMEOUT_MS);
+        // Counts messages queued, in flight and with a delivery report not
+        // yet served.
+        while self.producer.in_flight_count() > 0 {
+            if std::time::Instant::now() >= deadline {
+                return Err(Error::SideOutput(format!(
+                    "delivering dead letters and actions: {} messages still undelivered after {SIDE_FLUSH_TIMEOUT_MS} ms",
+                    self.producer.in_flight_count()
+                )));
+            }
+            self.producer.poll(Duration::from_millis(SIDE_FLUSH_POLL_MS));
+        }
         let context = self.producer.context();
         if context.failed.swap(0, Ordering::Relaxed) > 0 {
             let first = context.first_failure.lock().unwrap_or_else(PoisonError::into_inner).take();
