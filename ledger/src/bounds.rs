@@ -19,6 +19,12 @@ pub const ZSTD_LEVEL_DEFAULT: i32 = 1;
 /// the commit protocol); fewer on a machine with fewer cores.
 pub const COMMIT_WRITE_THREADS_MAX: usize = 4;
 
+/// Rows from which a data file's columns are encoded and compressed on
+/// several threads (as many as write a commit's files): a commit's largest
+/// file, the day most of its events fall on, would otherwise keep one
+/// thread busy long after the others finished the small ones.
+pub const PARALLEL_COLUMNS_ROWS_MIN: usize = 16_384;
+
 /// Data files one commit may write (one per table and partition it touches).
 pub const COMMIT_FILES_MAX: usize = 4096;
 

@@ -482,7 +482,7 @@ impl Ledger {
         let name = format!("{sequence:020}-{index:04}.parquet");
         let path = self.dir.join(partition.dir()).join(&name);
         let temp = temp_name(&path);
-        let (totals, bytes) = self.writer.write(&temp, rows)?;
+        let (totals, bytes) = self.writer.write(&temp, rows, self.write_threads)?;
         let read = read_back(&temp, partition.table)?;
         assert_eq!(read, totals, "{}: the file read back disagrees with the records", temp.display());
         let relative = format!("table={}/period={}/day={}/{name}", partition.table, partition.period, partition.day);
