@@ -229,9 +229,9 @@ impl LedgerStage {
         };
         let ledger_started = Instant::now();
         let manifest = self.ledger.commit(&commit)?;
-        let bytes = manifest.files.iter().map(|f| f.bytes).sum();
-        self.metrics.committed(manifest.sequence, bytes, ledger_started.elapsed());
         let ledger_elapsed = ledger_started.elapsed();
+        let bytes = manifest.files.iter().map(|f| f.bytes).sum();
+        self.metrics.committed(manifest.sequence, bytes, ledger_elapsed);
         self.observe_event_to_commit(chunks, &rejects, Utc::now());
         self.metrics.stage(Stage::LedgerCommit, started.elapsed());
         log::debug!(

@@ -437,32 +437,13 @@ impl Ledger {
         for (partition, _) in &files {
             create_dirs(&self.dir, &partition.dir(), &mut dirty)?;
         }
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let work = || {
-            let mut done = Vec::new();
-            loop {
-                let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some((partition, rows)) = files.get(index) else { return done };
-                done.push((index, self.write_file(sequence, index, *partition, rows)));
-            }
-        };
-        let mut results: Vec<_> = std::thread::scope(|scope| {
-            let helpers: Vec<_> = (1..threads.min(files.len())).map(|_| scope.spawn(work)).collect();
-            let mut results = work();
-            for helper in helpers {
-                match helper.join() {
-                    Ok(done) => results.extend(done),
-                    // A failed check in a helper fails the commit as it
-                    // would have on this thread.
-                    Err(panic) => std::panic::resume_unwind(panic),
-                }
-            }
-            results
+        // A failed check on a helper thread fails the commit as it would
+        // have on this one.
+        let results = crate::parallel::each(files.iter().collect(), threads, |index, (partition, rows)| {
+            self.write_file(sequence, index, *partition, rows)
         });
-        results.sort_unstable_by_key(|(index, _)| *index);
-        debug_assert_eq!(results.len(), files.len(), "every file is written once");
         let mut written = Vec::with_capacity(results.len());
-        for (index, result) in results {
+        for (index, result) in results.into_iter().enumerate() {
             written.push(result?);
             stop(hook, Step::FileWritten(index))?;
         }

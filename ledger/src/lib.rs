@@ -59,6 +59,7 @@ mod error;
 mod ids;
 mod manifest;
 mod members;
+mod parallel;
 mod rerate;
 mod schema;
 mod snapshot;

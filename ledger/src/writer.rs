@@ -12,13 +12,11 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
 
 use arrow_array::RecordBatch;
 use chrono::{DateTime, NaiveDate, Utc};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowColumnWriter, ArrowLeafColumn, compute_leaves};
+use parquet::arrow::arrow_writer::{ArrowColumnWriter, ArrowLeafColumn, compute_leaves};
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::SortingColumn;
@@ -251,38 +249,16 @@ impl Writer {
             }
             let writers = factory.create_column_writers(file.flushed_row_groups().len())?;
             assert_eq!(writers.len(), leaves.len(), "a column writer for every leaf column");
-            // Each thread takes the next column not yet taken: columns differ
-            // in cost by an order of magnitude (unique ids against flags).
-            let columns: Vec<Mutex<Option<Column>>> =
-                writers.into_iter().zip(leaves).map(|c| Mutex::new(Some(c))).collect();
-            let next = AtomicUsize::new(0);
-            let work = || -> parquet::errors::Result<Vec<(usize, ArrowColumnChunk)>> {
-                let mut done = Vec::new();
-                loop {
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(column) = columns.get(index) else { return Ok(done) };
-                    let taken = column.lock().unwrap_or_else(PoisonError::into_inner).take();
-                    if let Some((mut writer, leaf)) = taken {
-                        writer.write(&leaf)?;
-                        done.push((index, writer.close()?));
-                    }
-                }
-            };
-            let mut chunks = std::thread::scope(|scope| {
-                let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
-                let mut chunks = work()?;
-                for helper in helpers {
-                    match helper.join() {
-                        Ok(done) => chunks.extend(done?),
-                        Err(panic) => std::panic::resume_unwind(panic),
-                    }
-                }
-                Ok::<_, parquet::errors::ParquetError>(chunks)
-            })?;
-            chunks.sort_unstable_by_key(|(index, _)| *index);
+            // Columns differ in cost by an order of magnitude (unique ids
+            // against flags): each thread takes the next one not yet taken.
+            let columns: Vec<(ArrowColumnWriter, ArrowLeafColumn)> = writers.into_iter().zip(leaves).collect();
+            let chunks = crate::parallel::each(columns, threads, |_, (mut writer, leaf)| {
+                writer.write(&leaf)?;
+                writer.close()
+            });
             let mut row_group = file.next_row_group()?;
-            for (_, chunk) in chunks {
-                chunk.append_to_row_group(&mut row_group)?;
+            for chunk in chunks {
+                chunk?.append_to_row_group(&mut row_group)?;
             }
             row_group.close()?;
             offset += part.num_rows();
@@ -320,9 +296,6 @@ impl Writer {
         builder.build()
     }
 }
-
-/// One leaf column of a row group to encode: its writer and its values.
-type Column = (ArrowColumnWriter, ArrowLeafColumn);
 
 /// Reads a data file back: checks its schema and returns its totals. Only
 /// the money columns the totals sum are decoded (the first column for a
