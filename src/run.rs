@@ -111,7 +111,7 @@ pub fn serve(config: &Config, until: Until, stop: &Arc<AtomicBool>) -> anyhow::R
         batch_messages_max: p.batch_messages_max,
         queue_batches_max: p.queue_batches_max,
         commit_interval_ms: config.ledger.commit_interval_ms,
-        commit_messages_max: config.ledger.commit_rows_max as u64,
+        commit_rows_max: config.ledger.commit_rows_max as u64,
         message_bytes_max: p.message_bytes_max,
         rater: p.rater(),
     };

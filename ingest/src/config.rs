@@ -186,8 +186,9 @@ pub struct LedgerConfig {
     /// Longest time between commits, in ms; bounds the latency from event
     /// to durable record. Default 1000, range 10 to 600000.
     pub commit_interval_ms: u64,
-    /// Most rows in one commit; a commit happens when either bound is met.
-    /// Default 262144, range 1 to 16777216.
+    /// Rows (records, facts, rejects) the rate workers book before a commit
+    /// is made sooner; a commit happens when either bound is met. Default
+    /// 262144, range 1 to 16777216.
     pub commit_rows_max: usize,
     /// Rows per Parquet row group; at most `commit_rows_max`. Default
     /// 131072, range 1 to 1048576.

@@ -12,16 +12,16 @@
 //! The thread that calls [`Pipeline::run`] polls the source and routes each
 //! message to the worker that owns its partition, so a partition's order is
 //! kept and its state is touched by one thread only. Every commit interval
-//! (or after `commit_messages_max` messages, or when input goes idle) it
-//! sends a barrier down every worker queue; each worker answers with the
-//! segment it rated since the last barrier, and the ledger stage commits a
-//! barrier's segments together. A full queue blocks its sender: a slow
+//! (or once the workers have booked `commit_rows_max` rows, or when input
+//! goes idle) it sends a barrier down every worker queue; each worker
+//! answers with the segment it rated since the last barrier, and the ledger
+//! stage commits a barrier's segments together. A full queue blocks its sender: a slow
 //! ledger holds back the workers, and they hold back the source.
 
 use std::collections::{BTreeMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -107,8 +107,14 @@ pub struct Options {
     pub queue_batches_max: usize,
     /// Longest time between commits while messages arrive.
     pub commit_interval_ms: u64,
-    /// Messages after which a commit is made sooner.
-    pub commit_messages_max: u64,
+    /// Rows (rated records, facts, rejects) after which a commit is made
+    /// sooner. The workers count the rows they book, and the source side
+    /// cuts a commit when they reach this many since the last cut, or when
+    /// it has handed over this many messages (a message books one row or
+    /// more). Rows of messages still queued when it cuts go with the
+    /// commit, so a commit can exceed this by the rows of what the worker
+    /// queues hold (`queue_batches_max` + 2 batches per worker).
+    pub commit_rows_max: u64,
     /// Larger messages are rejected (`1002 OVERSIZED`).
     pub message_bytes_max: usize,
     /// The rater's limits.
@@ -122,7 +128,7 @@ impl Default for Options {
             batch_messages_max: 4096,
             queue_batches_max: 32,
             commit_interval_ms: 1000,
-            commit_messages_max: 262_144,
+            commit_rows_max: 262_144,
             message_bytes_max: 65_536,
             rater: RaterConfig::default(),
         }
@@ -249,7 +255,7 @@ impl Pipeline {
         // that records land in memory already paged in: as many as the
         // commits in flight hold (the one being written, the segments
         // queued and those being filled).
-        let chunks_per_commit = usize::try_from(options.commit_messages_max).unwrap_or(usize::MAX) / CHUNK_RECORDS;
+        let chunks_per_commit = usize::try_from(options.commit_rows_max).unwrap_or(usize::MAX) / CHUNK_RECORDS;
         let chunks_in_flight = (SEGMENTS_QUEUED_PER_WORKER + 2) * (chunks_per_commit + workers);
         let (recycle_tx, recycle_rx) = bounded::<Vec<Rated>>(chunks_in_flight);
         let stage = LedgerStage::new(ledger, side, workers, &restored, recycle_tx, metrics.clone())?;
@@ -272,6 +278,7 @@ impl Pipeline {
         // that payloads are read into buffers allocated already and freed,
         // if at all, on the thread that allocated them.
         let (returned_tx, returned_rx) = bounded::<Vec<Message>>(BATCHES_RETURNED_PER_WORKER * workers);
+        let rows_booked = Arc::new(AtomicU64::new(0));
         std::thread::scope(|scope| {
             let mut work_txs = Vec::with_capacity(workers);
             let mut handles = Vec::with_capacity(workers);
@@ -283,7 +290,7 @@ impl Pipeline {
                     options.message_bytes_max,
                     restored,
                     committed_ids.clone(),
-                    (recycle_rx.clone(), returned_tx.clone()),
+                    (recycle_rx.clone(), returned_tx.clone(), rows_booked.clone()),
                     metrics.clone(),
                 );
                 let segments = segment_tx.clone();
@@ -294,7 +301,7 @@ impl Pipeline {
             let ledger_metrics = metrics.clone();
             let ledger_handle = scope.spawn(move || commit_loop(stage, &segment_rx, &ack_tx, &ledger_metrics));
 
-            let mut driver = Driver::new(options, (work_txs, returned_rx), ack_rx, metrics, handoff);
+            let mut driver = Driver::new(options, (work_txs, returned_rx, rows_booked), ack_rx, metrics, handoff);
             let driven = driver.drive(source, until, stop, on_commit);
             let Driver { summary, work_txs, .. } = driver;
             drop(work_txs);
@@ -385,7 +392,12 @@ struct Driver {
     spare: Vec<Message>,
     /// Batches handed back, emptied, to fill again.
     empty_batches: Vec<Vec<Message>>,
+    /// Messages handed over since the last barrier.
     since_barrier: u64,
+    /// Rows the workers have booked, and how many they had at the last
+    /// barrier.
+    rows_booked: Arc<AtomicU64>,
+    rows_at_barrier: u64,
     last_barrier: Instant,
     issued: u64,
     acked: u64,
@@ -398,7 +410,7 @@ struct Driver {
 impl Driver {
     fn new(
         options: Options,
-        (work_txs, returned): (Vec<Sender<Work>>, Receiver<Vec<Message>>),
+        (work_txs, returned, rows_booked): (Vec<Sender<Work>>, Receiver<Vec<Message>>, Arc<AtomicU64>),
         acks: Receiver<Committed>,
         metrics: Arc<Metrics>,
         handoff: Option<Handoff>,
@@ -415,6 +427,8 @@ impl Driver {
             spare: Vec::new(),
             empty_batches: Vec::new(),
             since_barrier: 0,
+            rows_booked,
+            rows_at_barrier: 0,
             last_barrier: Instant::now(),
             issued: 0,
             acked: 0,
@@ -478,8 +492,7 @@ impl Driver {
                     }
                 }
             }
-            let due = self.since_barrier >= self.options.commit_messages_max || self.last_barrier.elapsed() >= interval;
-            if self.since_barrier > 0 && due && self.may_barrier() {
+            if self.since_barrier > 0 && self.due(interval) && self.may_barrier() {
                 self.barrier()?;
             }
         }
@@ -655,6 +668,14 @@ impl Driver {
         self.metrics.queue_depth(Queue::Worker, self.work_txs.iter().map(Sender::len).sum());
     }
 
+    /// Whether a commit is due: the interval has passed, or a commit's rows
+    /// are booked or at least handed over.
+    fn due(&self, interval: Duration) -> bool {
+        let rows = self.rows_booked.load(Ordering::Relaxed).saturating_sub(self.rows_at_barrier);
+        let max = self.options.commit_rows_max;
+        rows >= max || self.since_barrier >= max || self.last_barrier.elapsed() >= interval
+    }
+
     /// Whether another barrier may be sent: the barriers in flight are
     /// bounded, so that the ack queue never fills.
     fn may_barrier(&self) -> bool {
@@ -676,6 +697,7 @@ impl Driver {
             }
         }
         self.since_barrier = 0;
+        self.rows_at_barrier = self.rows_booked.load(Ordering::Relaxed);
         self.last_barrier = Instant::now();
         Ok(())
     }

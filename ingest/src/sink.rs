@@ -61,6 +61,8 @@ pub struct Committed {
     pub rated: u64,
     /// Messages rejected in it.
     pub rejected: u64,
+    /// Lifecycle facts booked in it (threshold actions among them).
+    pub facts: u64,
     /// Actions published in it.
     pub actions: u64,
     /// Rejects by code.
@@ -184,6 +186,7 @@ impl LedgerStage {
             consumed,
             rated: chunks.iter().map(|c| c.len() as u64).sum(),
             rejected,
+            facts: output.facts.len() as u64,
             actions: output.actions.len() as u64,
             ..Committed::default()
         };
@@ -238,7 +241,7 @@ impl LedgerStage {
             "commit {}: {} records, {} facts, {} rejects, {} actions; side output {} ms, checkpoint {} bytes in {} ms, {} files in {} ms, {} ms in all",
             manifest.sequence,
             committed.rated,
-            output.facts.len(),
+            committed.facts,
             committed.rejected,
             committed.actions,
             side_elapsed.as_millis(),

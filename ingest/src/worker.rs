@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -59,6 +60,15 @@ pub(crate) struct Segment {
     pub states: Vec<(PartitionKey, Arc<[u8]>)>,
     /// Messages consumed (rated or rejected).
     pub consumed: u64,
+}
+
+impl Segment {
+    /// The ledger rows booked in it: records, facts and rejects (balance
+    /// draws, which go with their records, are not counted).
+    fn rows(&self) -> u64 {
+        let records: usize = self.rated.iter().map(Vec::len).sum::<usize>() + self.output.rated.len();
+        (records + self.output.facts.len() + self.rejects.len()) as u64
+    }
 }
 
 /// One partition's rating state.
@@ -114,8 +124,16 @@ pub(crate) struct Worker {
     /// Where rated batches go back to the source side, with the messages
     /// whose payloads were not kept in a reject.
     returned: Sender<Vec<Message>>,
+    /// Rows (records, facts, rejects) every worker has booked, counted up
+    /// once per batch: the source side cuts a commit by it.
+    rows_booked: Arc<AtomicU64>,
     metrics: Arc<Metrics>,
 }
+
+/// What a worker shares with the other stages: where emptied record
+/// chunks come back from, where rated batches go back to, and the count of
+/// rows booked.
+pub(crate) type Links = (Receiver<Vec<Rated>>, Sender<Vec<Message>>, Arc<AtomicU64>);
 
 impl Worker {
     pub(crate) fn new(
@@ -124,7 +142,7 @@ impl Worker {
         message_bytes_max: usize,
         restored: Vec<PartitionState>,
         committed_ids: Arc<EventIds>,
-        (recycled, returned): (Receiver<Vec<Rated>>, Sender<Vec<Message>>),
+        (recycled, returned, rows_booked): Links,
         metrics: Arc<Metrics>,
     ) -> Self {
         let in_force = reference.load();
@@ -147,6 +165,7 @@ impl Worker {
             scratch: Output::default(),
             recycled,
             returned,
+            rows_booked,
             metrics,
         }
     }
@@ -164,6 +183,7 @@ impl Worker {
         }
         let started = Instant::now();
         let (count, consumed, rejects) = (messages.len() as u64, self.segment.consumed, self.segment.rejects.len());
+        let rows = self.segment.rows();
         for message in &mut messages {
             self.rate_one(message, now)?;
             if self.segment.output.rated.len() >= CHUNK_RECORDS {
@@ -172,6 +192,7 @@ impl Worker {
         }
         // Full or closed: the batch is freed here instead.
         let _ = self.returned.try_send(messages);
+        self.rows_booked.fetch_add(self.segment.rows() - rows, Ordering::Relaxed);
         // Counted once per batch: nothing per message beyond the rating.
         let consumed = self.segment.consumed - consumed;
         let mut rejected: Tally = [0; RejectCode::ALL.len()];

@@ -77,7 +77,7 @@ fn run(dir: &Path, messages: &[Message]) {
         batch_messages_max: 4,
         queue_batches_max: 2,
         commit_interval_ms: 1000,
-        commit_messages_max: 5,
+        commit_rows_max: 5,
         message_bytes_max: 65_536,
         rater: RaterConfig { event_age_max_days: 36_500, ..RaterConfig::default() },
     };

@@ -168,7 +168,7 @@ fn options(workers: usize) -> Options {
         batch_messages_max: 16,
         queue_batches_max: 2,
         commit_interval_ms: 1000,
-        commit_messages_max: 97,
+        commit_rows_max: 97,
         message_bytes_max: 65_536,
         rater: rater_config(),
     }
@@ -279,6 +279,36 @@ fn one_pass(messages: &[Message]) -> (HashMap<i32, Rater>, Output, u64) {
     (raters, out, rejected)
 }
 
+/// The ledger rows (records, facts, rejects) each message books when the
+/// stream is rated in one pass, in stream order.
+fn rows_per_message(messages: &[Message]) -> Vec<u64> {
+    let handle = reference();
+    let r = handle.load();
+    let mut raters: HashMap<i32, Rater> = HashMap::new();
+    let mut ids = EventIds::default();
+    let mut out = Output::default();
+    let now = Utc::now();
+    let mut rows = Vec::with_capacity(messages.len());
+    for m in messages {
+        let rater = raters
+            .entry(m.partition)
+            .or_insert_with(|| Rater::new(r.tables.clone(), r.accounts.clone(), rater_config()));
+        let before = out.rated.len() + out.facts.len() + out.rejected.len();
+        match decode(&m.payload) {
+            Ok(e) if !ids.contains(&e.id) => {
+                let rejected = out.rejected.len();
+                rater.rate(&e, now, &mut out);
+                if out.rejected.len() == rejected {
+                    ids.insert(&e.id);
+                }
+                rows.push((out.rated.len() + out.facts.len() + out.rejected.len() - before) as u64);
+            }
+            _ => rows.push(1),
+        }
+    }
+    rows
+}
+
 fn ledger_totals(dir: &Path) -> (u64, u64, i128) {
     let (ledger, _) = Ledger::open(dir).unwrap();
     let totals = ledger.verify().unwrap();
@@ -327,7 +357,7 @@ fn segments_of_many_chunks_are_booked_whole() {
         let dir = tempfile::tempdir().unwrap();
         let side = Arc::default();
         let mut source = FakeSource::new(messages.clone());
-        let options = Options { batch_messages_max: 1024, commit_messages_max: 20_000, ..options(workers) };
+        let options = Options { batch_messages_max: 1024, commit_rows_max: 20_000, ..options(workers) };
         let (summary, _) = run_with(dir.path(), &mut source, options, &side);
         assert_eq!(summary.consumed, messages.len() as u64);
         assert_eq!(ledger_totals(dir.path()), (rated, rejected, gross), "{workers} workers");
@@ -336,6 +366,88 @@ fn segments_of_many_chunks_are_booked_whole() {
         // buffers of earlier ones (a reject keeps its payload).
         let kept = messages.len() - usize::try_from(rejected).unwrap();
         assert!(source.reused > kept / 2, "{workers} workers: {} of {kept} reused", source.reused);
+    }
+}
+
+/// One usage event per account per month of 2026, from January (when the
+/// example plans take effect) to `months`: each opens its account's period
+/// and books the period's fees and grants with it, so a message books
+/// several rows.
+fn monthly_stream(months: u32) -> Vec<Message> {
+    let accounts: Vec<String> = std::fs::read_to_string(examples().join("accounts.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').next().map(str::to_string))
+        .collect();
+    let mut next_offset = [0i64; PARTITIONS as usize];
+    let mut messages = Vec::new();
+    for month in 1..=months {
+        let time = format!("2026-{month:02}-20T12:00:00Z");
+        for (a, account) in accounts.iter().enumerate() {
+            let partition = i32::try_from(a % PARTITIONS as usize).unwrap();
+            let offset = &mut next_offset[partition as usize];
+            let payload = format!(
+                r#"{{"v":1,"id":"m{month}-{a}","kind":"usage","account":"{account}","time":"{time}","service":"sms","quantity":1,"destination":"+3361{a:06}"}}"#
+            );
+            messages.push(Message { topic: TOPIC.into(), partition, offset: *offset, payload: payload.into_bytes() });
+            *offset += 1;
+        }
+    }
+    messages
+}
+
+/// `ledger.commit_rows_max` bounds a commit's rows, not its messages: when
+/// each message books several rows, commits are cut by the rows the workers
+/// have booked, within what their queues hold.
+#[test]
+fn commits_are_cut_by_the_rows_booked() {
+    let messages = monthly_stream(11);
+    let rows = rows_per_message(&messages);
+    let (total, most) = (rows.iter().sum::<u64>(), *rows.iter().max().unwrap());
+    let rows_max = 40;
+    for workers in [1, 2] {
+        let options = Options {
+            batch_messages_max: 1,
+            queue_batches_max: 1,
+            commit_rows_max: rows_max,
+            commit_interval_ms: 600_000,
+            ..options(workers)
+        };
+        // Messages a worker may hold uncounted when a commit is cut: its
+        // queue, the batch it rates and the one being filled.
+        let in_flight = workers as u64 * (options.queue_batches_max as u64 + 2) * options.batch_messages_max as u64;
+        let bound = rows_max + in_flight * most;
+        // Cut by messages alone, a commit would hold more than that.
+        assert!(
+            total * rows_max / messages.len() as u64 > bound,
+            "{total} rows for {} messages, at most {most} for one; bound {bound}",
+            messages.len()
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let (ledger, recovery) = Ledger::open(dir.path()).unwrap();
+        let side = Arc::new(std::sync::Mutex::new(Published::default()));
+        let pipeline = Pipeline::new(
+            ledger,
+            recovery.checkpoint,
+            EventIds::default(),
+            Box::new(FakeSide(side)),
+            reference(),
+            options,
+        );
+        let mut commits = Vec::new();
+        let stop = AtomicBool::new(false);
+        let mut source = FakeSource::new(messages.clone());
+        let summary = pipeline
+            .run(&mut source, Until::CaughtUp, &stop, &mut |c| {
+                commits.push(c.rated + c.facts + c.rejected);
+            })
+            .unwrap();
+        assert_eq!(summary.consumed, messages.len() as u64);
+        assert_eq!(commits.iter().sum::<u64>(), total, "{workers} workers: every row booked once");
+        assert!(commits.iter().all(|&c| c <= bound), "{workers} workers: commits of {commits:?} rows, bound {bound}");
+        assert!(commits.len() as u64 >= total / bound, "{workers} workers: {} commits", commits.len());
     }
 }
 
@@ -359,7 +471,7 @@ fn batches_of_large_messages_are_handed_over_by_size() {
         // payload bound can, before the source runs dry.
         let options = Options {
             batch_messages_max: 65_536,
-            commit_messages_max: 1 << 20,
+            commit_rows_max: 1 << 20,
             commit_interval_ms: 600_000,
             ..options(workers)
         };
