@@ -36,6 +36,16 @@ fn rater_config() -> RaterConfig {
     RaterConfig { event_age_max_days: 36_500, ..RaterConfig::default() }
 }
 
+/// The ids of the example accounts, in file order.
+fn example_accounts() -> Vec<String> {
+    std::fs::read_to_string(examples().join("accounts.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').next().map(str::to_string))
+        .collect()
+}
+
 /// A stream of usage events over the example accounts, with malformed
 /// payloads and resent events mixed in; each account on one partition.
 fn stream() -> Vec<Message> {
@@ -45,12 +55,7 @@ fn stream() -> Vec<Message> {
 /// `events` events over the example accounts, `minutes_apart`, with resent
 /// and truncated ones among them.
 fn stream_of(events: usize, minutes_apart: i64) -> Vec<Message> {
-    let accounts: Vec<String> = std::fs::read_to_string(examples().join("accounts.csv"))
-        .unwrap()
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split(',').next().map(str::to_string))
-        .collect();
+    let accounts = example_accounts();
     let start: DateTime<Utc> = "2026-11-02T08:00:00Z".parse().unwrap();
     let mut next_offset = [0i64; PARTITIONS as usize];
     let mut messages = Vec::new();
@@ -374,12 +379,7 @@ fn segments_of_many_chunks_are_booked_whole() {
 /// and books the period's fees and grants with it, so a message books
 /// several rows.
 fn monthly_stream(months: u32) -> Vec<Message> {
-    let accounts: Vec<String> = std::fs::read_to_string(examples().join("accounts.csv"))
-        .unwrap()
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split(',').next().map(str::to_string))
-        .collect();
+    let accounts = example_accounts();
     let mut next_offset = [0i64; PARTITIONS as usize];
     let mut messages = Vec::new();
     for month in 1..=months {
