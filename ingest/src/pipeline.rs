@@ -21,7 +21,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -43,7 +43,7 @@ use crate::metrics::{Metrics, Queue};
 use crate::reference::ReferenceHandle;
 use crate::sink::{Committed, LedgerStage, SideOutput};
 use crate::state::PartitionState;
-use crate::worker::{Segment, Work, Worker};
+use crate::worker::{Progress, Segment, Work, Worker};
 
 /// Where messages come from.
 pub trait Source: Send {
@@ -108,12 +108,13 @@ pub struct Options {
     /// Longest time between commits while messages arrive.
     pub commit_interval_ms: u64,
     /// Rows (rated records, facts, rejects) after which a commit is made
-    /// sooner. The workers count the rows they book, and the source side
-    /// cuts a commit when they reach this many since the last cut, or when
-    /// it has handed over this many messages (a message books one row or
-    /// more). Rows of messages still queued when it cuts go with the
-    /// commit, so a commit can exceed this by the rows of what the worker
-    /// queues hold (`queue_batches_max` + 2 batches per worker).
+    /// sooner. Each worker reports the rows it has booked since the last
+    /// barrier, and the source side cuts a commit when those, with what the
+    /// messages handed over and not yet rated will book at the same rows
+    /// per message, reach this many, or when it has handed over this many
+    /// messages. The estimate can fall short: a commit can exceed this by
+    /// the rows of what the worker queues hold (`queue_batches_max` + 2
+    /// batches per worker) at most.
     pub commit_rows_max: u64,
     /// Larger messages are rejected (`1002 OVERSIZED`).
     pub message_bytes_max: usize,
@@ -278,11 +279,11 @@ impl Pipeline {
         // that payloads are read into buffers allocated already and freed,
         // if at all, on the thread that allocated them.
         let (returned_tx, returned_rx) = bounded::<Vec<Message>>(BATCHES_RETURNED_PER_WORKER * workers);
-        let rows_booked = Arc::new(AtomicU64::new(0));
+        let progress: Vec<Arc<Progress>> = (0..workers).map(|_| Arc::default()).collect();
         std::thread::scope(|scope| {
             let mut work_txs = Vec::with_capacity(workers);
             let mut handles = Vec::with_capacity(workers);
-            for restored in per_worker {
+            for (restored, progress) in per_worker.into_iter().zip(&progress) {
                 let (tx, rx) = bounded::<Work>(queue);
                 let worker = Worker::new(
                     reference.clone(),
@@ -290,7 +291,7 @@ impl Pipeline {
                     options.message_bytes_max,
                     restored,
                     committed_ids.clone(),
-                    (recycle_rx.clone(), returned_tx.clone(), rows_booked.clone()),
+                    (recycle_rx.clone(), returned_tx.clone(), progress.clone()),
                     metrics.clone(),
                 );
                 let segments = segment_tx.clone();
@@ -301,7 +302,7 @@ impl Pipeline {
             let ledger_metrics = metrics.clone();
             let ledger_handle = scope.spawn(move || commit_loop(stage, &segment_rx, &ack_tx, &ledger_metrics));
 
-            let mut driver = Driver::new(options, (work_txs, returned_rx, rows_booked), ack_rx, metrics, handoff);
+            let mut driver = Driver::new(options, (work_txs, returned_rx), progress, ack_rx, metrics, handoff);
             let driven = driver.drive(source, until, stop, on_commit);
             let Driver { summary, work_txs, .. } = driver;
             drop(work_txs);
@@ -392,12 +393,12 @@ struct Driver {
     spare: Vec<Message>,
     /// Batches handed back, emptied, to fill again.
     empty_batches: Vec<Vec<Message>>,
-    /// Messages handed over since the last barrier.
+    /// Messages handed over since the last barrier, in all and to each
+    /// worker.
     since_barrier: u64,
-    /// Rows the workers have booked, and how many they had at the last
-    /// barrier.
-    rows_booked: Arc<AtomicU64>,
-    rows_at_barrier: u64,
+    routed: Vec<u64>,
+    /// Each worker's progress since the last barrier.
+    progress: Vec<Arc<Progress>>,
     last_barrier: Instant,
     issued: u64,
     acked: u64,
@@ -410,7 +411,8 @@ struct Driver {
 impl Driver {
     fn new(
         options: Options,
-        (work_txs, returned, rows_booked): (Vec<Sender<Work>>, Receiver<Vec<Message>>, Arc<AtomicU64>),
+        (work_txs, returned): (Vec<Sender<Work>>, Receiver<Vec<Message>>),
+        progress: Vec<Arc<Progress>>,
         acks: Receiver<Committed>,
         metrics: Arc<Metrics>,
         handoff: Option<Handoff>,
@@ -427,8 +429,8 @@ impl Driver {
             spare: Vec::new(),
             empty_batches: Vec::new(),
             since_barrier: 0,
-            rows_booked,
-            rows_at_barrier: 0,
+            routed: vec![0; progress.len()],
+            progress,
             last_barrier: Instant::now(),
             issued: 0,
             acked: 0,
@@ -475,6 +477,7 @@ impl Driver {
                     self.buffered_bytes[w] += message.payload.len();
                     self.buffers[w].push(message);
                     self.since_barrier += 1;
+                    self.routed[w] += 1;
                     if self.buffers[w].len() >= self.options.batch_messages_max
                         || self.buffered_bytes[w] >= BATCH_PAYLOAD_BYTES_MAX
                     {
@@ -669,9 +672,18 @@ impl Driver {
     }
 
     /// Whether a commit is due: the interval has passed, or a commit's rows
-    /// are booked or at least handed over.
+    /// are booked or on their way (at least its messages handed over).
     fn due(&self, interval: Duration) -> bool {
-        let rows = self.rows_booked.load(Ordering::Relaxed).saturating_sub(self.rows_at_barrier);
+        let open = self.issued + 1;
+        let rows: u64 = self
+            .progress
+            .iter()
+            .zip(&self.routed)
+            .map(|(p, &routed)| {
+                let (handled, rows) = p.of(open);
+                rows_expected(routed, handled, rows)
+            })
+            .sum();
         let max = self.options.commit_rows_max;
         rows >= max || self.since_barrier >= max || self.last_barrier.elapsed() >= interval
     }
@@ -697,10 +709,22 @@ impl Driver {
             }
         }
         self.since_barrier = 0;
-        self.rows_at_barrier = self.rows_booked.load(Ordering::Relaxed);
+        self.routed.fill(0);
         self.last_barrier = Instant::now();
         Ok(())
     }
+}
+
+/// The rows a worker's segment will hold: the `rows` booked for the
+/// `handled` of its `routed` messages, and as many per message for the rest
+/// (one each before any is handled).
+fn rows_expected(routed: u64, handled: u64, rows: u64) -> u64 {
+    let pending = routed.saturating_sub(handled);
+    let ahead = match handled {
+        0 => pending,
+        _ => u64::try_from(u128::from(pending) * u128::from(rows) / u128::from(handled)).unwrap_or(u64::MAX),
+    };
+    rows.saturating_add(ahead)
 }
 
 fn stopped() -> Error {
@@ -709,7 +733,20 @@ fn stopped() -> Error {
 
 #[cfg(test)]
 mod tests {
-    use super::route;
+    use super::{route, rows_expected};
+
+    #[test]
+    fn a_segments_rows_are_its_booked_ones_and_as_many_per_message_for_the_rest() {
+        // 25 of 40 messages handled, booking 100 rows: 15 more at 4 each.
+        assert_eq!(rows_expected(40, 25, 100), 160);
+        // Nothing handled yet: one row a message.
+        assert_eq!(rows_expected(40, 0, 0), 40);
+        // All handled: the rows booked.
+        assert_eq!(rows_expected(40, 40, 7), 7);
+        // Redelivered messages book nothing: fewer rows than messages.
+        assert_eq!(rows_expected(40, 20, 10), 20);
+        assert_eq!(rows_expected(u64::MAX, 1, u64::MAX), u64::MAX, "saturates");
+    }
 
     #[test]
     fn a_topics_partitions_spread_evenly_over_the_workers() {

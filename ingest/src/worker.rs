@@ -124,16 +124,48 @@ pub(crate) struct Worker {
     /// Where rated batches go back to the source side, with the messages
     /// whose payloads were not kept in a reject.
     returned: Sender<Vec<Message>>,
-    /// Rows (records, facts, rejects) every worker has booked, counted up
-    /// once per batch: the source side cuts a commit by it.
-    rows_booked: Arc<AtomicU64>,
+    /// The barrier that will close the segment being filled.
+    open_barrier: u64,
+    /// Messages handled since the last barrier, those skipped as handled
+    /// before included.
+    handled: u64,
+    /// Where the source side reads how far the segment has come.
+    progress: Arc<Progress>,
     metrics: Arc<Metrics>,
 }
 
 /// What a worker shares with the other stages: where emptied record
-/// chunks come back from, where rated batches go back to, and the count of
-/// rows booked.
-pub(crate) type Links = (Receiver<Vec<Rated>>, Sender<Vec<Message>>, Arc<AtomicU64>);
+/// chunks come back from, where rated batches go back to, and its
+/// progress.
+pub(crate) type Links = (Receiver<Vec<Rated>>, Sender<Vec<Message>>, Arc<Progress>);
+
+/// A worker's progress on the segment it fills, updated once per batch, for
+/// the source side to cut commits by rows: the barrier that will close the
+/// segment (its low 16 bits), the messages handled and the rows booked in
+/// it (24 bits each, saturated), in one word so that they are read
+/// together.
+#[derive(Debug, Default)]
+pub(crate) struct Progress(AtomicU64);
+
+impl Progress {
+    const COUNT_MAX: u64 = (1 << 24) - 1;
+
+    fn store(&self, barrier: u64, handled: u64, rows: u64) {
+        let packed = (barrier & 0xFFFF) << 48 | handled.min(Self::COUNT_MAX) << 24 | rows.min(Self::COUNT_MAX);
+        self.0.store(packed, Ordering::Relaxed);
+    }
+
+    /// The messages handled and rows booked in the segment `barrier` will
+    /// close: none while the worker still fills an earlier one. Barriers in
+    /// flight are far fewer than 2^16, so their low bits tell them apart.
+    pub(crate) fn of(&self, barrier: u64) -> (u64, u64) {
+        let packed = self.0.load(Ordering::Relaxed);
+        if packed >> 48 != barrier & 0xFFFF {
+            return (0, 0);
+        }
+        ((packed >> 24) & Self::COUNT_MAX, packed & Self::COUNT_MAX)
+    }
+}
 
 impl Worker {
     pub(crate) fn new(
@@ -142,7 +174,7 @@ impl Worker {
         message_bytes_max: usize,
         restored: Vec<PartitionState>,
         committed_ids: Arc<EventIds>,
-        (recycled, returned, rows_booked): Links,
+        (recycled, returned, progress): Links,
         metrics: Arc<Metrics>,
     ) -> Self {
         let in_force = reference.load();
@@ -165,7 +197,9 @@ impl Worker {
             scratch: Output::default(),
             recycled,
             returned,
-            rows_booked,
+            open_barrier: 1,
+            handled: 0,
+            progress,
             metrics,
         }
     }
@@ -183,7 +217,6 @@ impl Worker {
         }
         let started = Instant::now();
         let (count, consumed, rejects) = (messages.len() as u64, self.segment.consumed, self.segment.rejects.len());
-        let rows = self.segment.rows();
         for message in &mut messages {
             self.rate_one(message, now)?;
             if self.segment.output.rated.len() >= CHUNK_RECORDS {
@@ -192,7 +225,8 @@ impl Worker {
         }
         // Full or closed: the batch is freed here instead.
         let _ = self.returned.try_send(messages);
-        self.rows_booked.fetch_add(self.segment.rows() - rows, Ordering::Relaxed);
+        self.handled += count;
+        self.progress.store(self.open_barrier, self.handled, self.segment.rows());
         // Counted once per batch: nothing per message beyond the rating.
         let consumed = self.segment.consumed - consumed;
         let mut rejected: Tally = [0; RejectCode::ALL.len()];
@@ -319,6 +353,8 @@ impl Worker {
         let mut segment = std::mem::take(&mut self.segment);
         self.segment.output.rated = chunk;
         segment.barrier = barrier;
+        (self.open_barrier, self.handled) = (barrier + 1, 0);
+        self.progress.store(self.open_barrier, 0, 0);
         let mut touched: BTreeMap<&PartitionKey, &mut Partition> =
             self.partitions.iter_mut().filter(|(_, p)| p.dirty).collect();
         for (key, p) in &mut touched {
@@ -368,4 +404,22 @@ fn below_threshold(checkpoint: &Checkpoint) -> i64 {
 /// credit limit, as [`below_threshold`] counts.
 fn is_below(low_notified: bool, blocked: Option<ActionReason>) -> bool {
     low_notified || blocked == Some(ActionReason::CreditLimit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Progress;
+
+    #[test]
+    fn progress_is_read_for_its_own_barrier_only() {
+        let progress = Progress::default();
+        assert_eq!(progress.of(1), (0, 0), "nothing stored yet");
+        progress.store(1, 40, 130);
+        assert_eq!(progress.of(1), (40, 130));
+        assert_eq!(progress.of(2), (0, 0), "the worker has not reached barrier 1");
+        // Barrier numbers keep their low 16 bits; counts saturate.
+        progress.store(70_000, 1 << 30, 5);
+        assert_eq!(progress.of(70_000), (Progress::COUNT_MAX, 5));
+        assert_eq!(progress.of(70_001), (0, 0));
+    }
 }
