@@ -680,8 +680,11 @@ impl Driver {
             .iter()
             .zip(&self.routed)
             .map(|(p, &routed)| {
-                let (handled, rows) = p.of(open);
-                rows_expected(routed, handled, rows)
+                let (there, handled, rows) = p.read(open);
+                // Rows per message as the worker books them now, in this
+                // segment or, still behind the last barrier, the one before.
+                let booked = if there { (handled, rows) } else { (0, 0) };
+                rows_expected(routed, booked, (handled, rows))
             })
             .sum();
         let max = self.options.commit_rows_max;
@@ -715,14 +718,17 @@ impl Driver {
     }
 }
 
-/// The rows a worker's segment will hold: the `rows` booked for the
-/// `handled` of its `routed` messages, and as many per message for the rest
-/// (one each before any is handled).
-fn rows_expected(routed: u64, handled: u64, rows: u64) -> u64 {
+/// The rows a worker's segment will hold: the rows booked for the messages
+/// handled of its `routed` ones (`booked`, as messages and rows), and for
+/// the rest as many per message as `rate` (messages and rows) has, one
+/// each when it has none.
+fn rows_expected(routed: u64, (handled, rows): (u64, u64), rate: (u64, u64)) -> u64 {
     let pending = routed.saturating_sub(handled);
-    let ahead = match handled {
-        0 => pending,
-        _ => u64::try_from(u128::from(pending) * u128::from(rows) / u128::from(handled)).unwrap_or(u64::MAX),
+    let ahead = match rate {
+        (0, _) => pending,
+        (messages, booked) => {
+            u64::try_from(u128::from(pending) * u128::from(booked) / u128::from(messages)).unwrap_or(u64::MAX)
+        }
     };
     rows.saturating_add(ahead)
 }
@@ -738,14 +744,16 @@ mod tests {
     #[test]
     fn a_segments_rows_are_its_booked_ones_and_as_many_per_message_for_the_rest() {
         // 25 of 40 messages handled, booking 100 rows: 15 more at 4 each.
-        assert_eq!(rows_expected(40, 25, 100), 160);
-        // Nothing handled yet: one row a message.
-        assert_eq!(rows_expected(40, 0, 0), 40);
+        assert_eq!(rows_expected(40, (25, 100), (25, 100)), 160);
+        // The worker is still behind the barrier, booking 3 rows a message.
+        assert_eq!(rows_expected(40, (0, 0), (10, 30)), 120);
+        // No rate known yet: one row a message.
+        assert_eq!(rows_expected(40, (0, 0), (0, 0)), 40);
         // All handled: the rows booked.
-        assert_eq!(rows_expected(40, 40, 7), 7);
+        assert_eq!(rows_expected(40, (40, 7), (40, 7)), 7);
         // Redelivered messages book nothing: fewer rows than messages.
-        assert_eq!(rows_expected(40, 20, 10), 20);
-        assert_eq!(rows_expected(u64::MAX, 1, u64::MAX), u64::MAX, "saturates");
+        assert_eq!(rows_expected(40, (20, 10), (20, 10)), 20);
+        assert_eq!(rows_expected(u64::MAX, (1, u64::MAX), (1, u64::MAX)), u64::MAX, "saturates");
     }
 
     #[test]

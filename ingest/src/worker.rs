@@ -155,15 +155,14 @@ impl Progress {
         self.0.store(packed, Ordering::Relaxed);
     }
 
-    /// The messages handled and rows booked in the segment `barrier` will
-    /// close: none while the worker still fills an earlier one. Barriers in
-    /// flight are far fewer than 2^16, so their low bits tell them apart.
-    pub(crate) fn of(&self, barrier: u64) -> (u64, u64) {
+    /// The messages handled and rows booked in the segment the worker
+    /// fills, and whether barrier `barrier` will close it (or an earlier
+    /// one: the worker has not reached the messages handed over since).
+    /// Barriers in flight are far fewer than 2^16, so their low bits tell
+    /// them apart.
+    pub(crate) fn read(&self, barrier: u64) -> (bool, u64, u64) {
         let packed = self.0.load(Ordering::Relaxed);
-        if packed >> 48 != barrier & 0xFFFF {
-            return (0, 0);
-        }
-        ((packed >> 24) & Self::COUNT_MAX, packed & Self::COUNT_MAX)
+        (packed >> 48 == barrier & 0xFFFF, (packed >> 24) & Self::COUNT_MAX, packed & Self::COUNT_MAX)
     }
 }
 
@@ -413,13 +412,13 @@ mod tests {
     #[test]
     fn progress_is_read_for_its_own_barrier_only() {
         let progress = Progress::default();
-        assert_eq!(progress.of(1), (0, 0), "nothing stored yet");
+        assert_eq!(progress.read(1), (false, 0, 0), "nothing stored yet");
         progress.store(1, 40, 130);
-        assert_eq!(progress.of(1), (40, 130));
-        assert_eq!(progress.of(2), (0, 0), "the worker has not reached barrier 1");
+        assert_eq!(progress.read(1), (true, 40, 130));
+        assert_eq!(progress.read(2), (false, 40, 130), "the worker has not reached barrier 1");
         // Barrier numbers keep their low 16 bits; counts saturate.
         progress.store(70_000, 1 << 30, 5);
-        assert_eq!(progress.of(70_000), (Progress::COUNT_MAX, 5));
-        assert_eq!(progress.of(70_001), (0, 0));
+        assert_eq!(progress.read(70_000), (true, Progress::COUNT_MAX, 5));
+        assert_eq!(progress.read(70_001), (false, Progress::COUNT_MAX, 5));
     }
 }
