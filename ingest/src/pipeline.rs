@@ -15,8 +15,9 @@
 //! (or once the workers have booked `commit_rows_max` rows, or when input
 //! goes idle) it sends a barrier down every worker queue; each worker
 //! answers with the segment it rated since the last barrier, and the ledger
-//! stage commits a barrier's segments together. A full queue blocks its sender: a slow
-//! ledger holds back the workers, and they hold back the source.
+//! stage commits a barrier's segments together. A full queue blocks its
+//! sender: a slow ledger holds back the workers, and they hold back the
+//! source.
 
 use std::collections::{BTreeMap, HashSet};
 use std::hash::{Hash, Hasher};
@@ -393,9 +394,7 @@ struct Driver {
     spare: Vec<Message>,
     /// Batches handed back, emptied, to fill again.
     empty_batches: Vec<Vec<Message>>,
-    /// Messages handed over since the last barrier, in all and to each
-    /// worker.
-    since_barrier: u64,
+    /// Messages handed over to each worker since the last barrier.
     routed: Vec<u64>,
     /// Each worker's progress since the last barrier.
     progress: Vec<Arc<Progress>>,
@@ -428,7 +427,6 @@ impl Driver {
             returned,
             spare: Vec::new(),
             empty_batches: Vec::new(),
-            since_barrier: 0,
             routed: vec![0; progress.len()],
             progress,
             last_barrier: Instant::now(),
@@ -476,7 +474,6 @@ impl Driver {
                     let w = route(&message.topic, message.partition, self.work_txs.len());
                     self.buffered_bytes[w] += message.payload.len();
                     self.buffers[w].push(message);
-                    self.since_barrier += 1;
                     self.routed[w] += 1;
                     if self.buffers[w].len() >= self.options.batch_messages_max
                         || self.buffered_bytes[w] >= BATCH_PAYLOAD_BYTES_MAX
@@ -488,14 +485,14 @@ impl Driver {
                     self.sample_queue();
                     // Idle: hand over and commit what there is, so that a
                     // quiet stream is committed promptly.
-                    if self.since_barrier > 0 && self.may_barrier() {
+                    if self.since_barrier() > 0 && self.may_barrier() {
                         self.barrier()?;
                     } else if until == Until::CaughtUp && self.issued == self.acked && source.caught_up()? {
                         break;
                     }
                 }
             }
-            if self.since_barrier > 0 && self.due(interval) && self.may_barrier() {
+            if self.since_barrier() > 0 && self.due(interval) && self.may_barrier() {
                 self.barrier()?;
             }
         }
@@ -571,7 +568,7 @@ impl Driver {
 
     /// Commits everything consumed so far and waits for the commit.
     fn settle(&mut self, source: &mut dyn Source, on_commit: &mut dyn FnMut(&Committed)) -> Result<(), Error> {
-        if self.since_barrier > 0 {
+        if self.since_barrier() > 0 {
             while !self.may_barrier() {
                 let committed = self.acks.recv().map_err(|_| stopped())?;
                 self.acked(source, &committed, on_commit)?;
@@ -671,6 +668,11 @@ impl Driver {
         self.metrics.queue_depth(Queue::Worker, self.work_txs.iter().map(Sender::len).sum());
     }
 
+    /// Messages handed over since the last barrier.
+    fn since_barrier(&self) -> u64 {
+        self.routed.iter().sum()
+    }
+
     /// Whether a commit is due: the interval has passed, or a commit's rows
     /// are booked or on their way (at least its messages handed over).
     fn due(&self, interval: Duration) -> bool {
@@ -688,7 +690,7 @@ impl Driver {
             })
             .sum();
         let max = self.options.commit_rows_max;
-        rows >= max || self.since_barrier >= max || self.last_barrier.elapsed() >= interval
+        rows >= max || self.since_barrier() >= max || self.last_barrier.elapsed() >= interval
     }
 
     /// Whether another barrier may be sent: the barriers in flight are
@@ -711,7 +713,6 @@ impl Driver {
                 Err(TrySendError::Disconnected(_)) => return Err(stopped()),
             }
         }
-        self.since_barrier = 0;
         self.routed.fill(0);
         self.last_barrier = Instant::now();
         Ok(())
@@ -726,9 +727,7 @@ fn rows_expected(routed: u64, (handled, rows): (u64, u64), rate: (u64, u64)) -> 
     let pending = routed.saturating_sub(handled);
     let ahead = match rate {
         (0, _) => pending,
-        (messages, booked) => {
-            u64::try_from(u128::from(pending) * u128::from(booked) / u128::from(messages)).unwrap_or(u64::MAX)
-        }
+        (messages, booked) => pending.saturating_mul(booked) / messages,
     };
     rows.saturating_add(ahead)
 }

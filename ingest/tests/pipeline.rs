@@ -250,68 +250,46 @@ fn run_metered(
 
 /// What rating the stream in one pass, partition by partition, books.
 fn expected(messages: &[Message]) -> (u64, u64, i128) {
-    let (_, out, rejected) = one_pass(messages);
+    let (_, out, rejected, _) = one_pass(messages);
     let gross = out.rated.iter().map(|r| to_units(r.gross)).sum();
     (out.rated.len() as u64, rejected, gross)
 }
 
-/// The stream rated in one pass: each partition's rater, the output and
-/// how many messages were rejected.
-fn one_pass(messages: &[Message]) -> (HashMap<i32, Rater>, Output, u64) {
+/// The stream rated in one pass: each partition's rater, the output, how
+/// many messages were rejected, and the ledger rows (records, facts,
+/// rejects) each message booked, in stream order.
+fn one_pass(messages: &[Message]) -> (HashMap<i32, Rater>, Output, u64, Vec<u64>) {
     let handle = reference();
     let r = handle.load();
     let mut raters: HashMap<i32, Rater> = HashMap::new();
     let mut ids = EventIds::default();
     let mut out = Output::default();
     let mut rejected = 0;
+    let mut rows = Vec::with_capacity(messages.len());
     let now = Utc::now();
     for m in messages {
         let rater = raters
             .entry(m.partition)
             .or_insert_with(|| Rater::new(r.tables.clone(), r.accounts.clone(), rater_config()));
+        let booked = |out: &Output| (out.rated.len() + out.facts.len() + out.rejected.len()) as u64;
+        let before = booked(&out);
         match decode(&m.payload) {
             Ok(e) if !ids.contains(&e.id) => {
-                let before = out.rejected.len();
+                let rejects = out.rejected.len();
                 rater.rate(&e, now, &mut out);
-                if out.rejected.len() == before {
+                if out.rejected.len() == rejects {
                     ids.insert(&e.id);
                 }
+                rows.push(booked(&out) - before);
             }
-            _ => rejected += 1,
+            _ => {
+                rejected += 1;
+                rows.push(1);
+            }
         }
     }
     rejected += out.rejected.len() as u64;
-    (raters, out, rejected)
-}
-
-/// The ledger rows (records, facts, rejects) each message books when the
-/// stream is rated in one pass, in stream order.
-fn rows_per_message(messages: &[Message]) -> Vec<u64> {
-    let handle = reference();
-    let r = handle.load();
-    let mut raters: HashMap<i32, Rater> = HashMap::new();
-    let mut ids = EventIds::default();
-    let mut out = Output::default();
-    let now = Utc::now();
-    let mut rows = Vec::with_capacity(messages.len());
-    for m in messages {
-        let rater = raters
-            .entry(m.partition)
-            .or_insert_with(|| Rater::new(r.tables.clone(), r.accounts.clone(), rater_config()));
-        let before = out.rated.len() + out.facts.len() + out.rejected.len();
-        match decode(&m.payload) {
-            Ok(e) if !ids.contains(&e.id) => {
-                let rejected = out.rejected.len();
-                rater.rate(&e, now, &mut out);
-                if out.rejected.len() == rejected {
-                    ids.insert(&e.id);
-                }
-                rows.push((out.rated.len() + out.facts.len() + out.rejected.len() - before) as u64);
-            }
-            _ => rows.push(1),
-        }
-    }
-    rows
+    (raters, out, rejected, rows)
 }
 
 fn ledger_totals(dir: &Path) -> (u64, u64, i128) {
@@ -403,7 +381,7 @@ fn monthly_stream(months: u32) -> Vec<Message> {
 #[test]
 fn commits_are_cut_by_the_rows_booked() {
     let messages = monthly_stream(11);
-    let rows = rows_per_message(&messages);
+    let (.., rows) = one_pass(&messages);
     let (total, most) = (rows.iter().sum::<u64>(), *rows.iter().max().unwrap());
     let rows_max = 40;
     for workers in [1, 2] {
