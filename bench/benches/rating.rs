@@ -2,8 +2,9 @@
 //! prefixes, seven plans, overrides for the large accounts) and 100,000
 //! accounts, with usage events across every service.
 //!
-//! - `rating/rate_core`: pre-decoded events rated in a loop;
-//! - `rating/decode_and_rate`: JSON bytes decoded, then rated;
+//! - `rating/rate_core`: pre-decoded events rated as a batch;
+//! - `rating/decode_and_rate`: JSON bytes decoded a batch of 4,096 at a
+//!   time, then rated, as a rate worker of the pipeline does;
 //! - `rating/decode_only`: JSON bytes decoded, for comparison.
 //!
 //! The rater keeps state (balances, period counters, devices seen), so one
@@ -26,6 +27,10 @@ use ratewire_sample::{Config, Dataset};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Events a rate worker decodes before rating them: the pipeline's
+/// `batch_messages_max` default.
+const BATCH_EVENTS: usize = 4096;
 
 fn size(var: &str, default: usize) -> usize {
     std::env::var(var).ok().and_then(|v| v.replace('_', "").parse().ok()).unwrap_or(default)
@@ -111,9 +116,7 @@ fn rating(c: &mut Criterion) {
         let (rater, out) = core.get_or_insert_with(|| warm_rater(&s));
         b.iter(|| {
             out.clear();
-            for event in &s.events {
-                rater.rate(event, s.now, out);
-            }
+            rater.rate_batch(&s.events, s.now, out);
             black_box(out.rated.len())
         });
     });
@@ -122,13 +125,19 @@ fn rating(c: &mut Criterion) {
     let mut full: Option<(Rater, Output)> = None;
     group.bench_function("decode_and_rate", |b| {
         let (rater, out) = full.get_or_insert_with(|| warm_rater(&s));
+        let mut events = Vec::with_capacity(BATCH_EVENTS);
         b.iter(|| {
             out.clear();
-            for line in &s.lines {
-                match decode(line) {
-                    Ok(event) => rater.rate(&event, s.now, out),
-                    Err(reject) => rater.reject_payload(reject, out),
+            // A batch decoded, then rated, as a rate worker does.
+            for batch in s.lines.chunks(BATCH_EVENTS) {
+                events.clear();
+                for line in batch {
+                    match decode(line) {
+                        Ok(event) => events.push(event),
+                        Err(reject) => rater.reject_payload(reject, out),
+                    }
                 }
+                rater.rate_batch(&events, s.now, out);
             }
             black_box(out.rated.len())
         });

@@ -27,9 +27,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[inline(never)]
 fn measured_rate(rater: &mut Rater, events: &[Event], now: DateTime<Utc>, out: &mut Output) {
     out.clear();
-    for event in events {
-        rater.rate(event, now, out);
-    }
+    rater.rate_batch(events, now, out);
 }
 
 #[inline(never)]

@@ -55,8 +55,8 @@ pub use catalog::{Diagnostic, LoadError};
 pub use event::{Body, Event, decode, decode_bounded};
 pub use name::Name;
 pub use rate::{
-    AccountCheckpoint, AccountState, AccountView, Checkpoint, CounterCheckpoint, PERIODS_CATCH_UP_MAX, Rater,
-    RaterConfig, RestoreError, checkpoint_format2, to_increments,
+    AccountCheckpoint, AccountState, AccountView, Checkpoint, CounterCheckpoint, PERIODS_CATCH_UP_MAX, PREFETCH_EVENTS,
+    Rater, RaterConfig, RestoreError, checkpoint_format2, to_increments,
 };
 pub use record::{
     AccountId, Action, ActionKind, ActionReason, Applied, Draw, Draws, EventId, Fact, FactKind, FactSource, Output,

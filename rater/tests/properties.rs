@@ -1108,6 +1108,27 @@ proptest! {
         }
     }
 
+    /// A batch rated at once (which loads accounts' states ahead) gives what
+    /// rating its events one by one gives.
+    #[test]
+    fn a_batch_rates_as_its_events_one_by_one(s in scenario()) {
+        let tables = tables(&s);
+        let (single, outputs) = run_fast(&s, &tables);
+        let accounts = Accounts::parse_csv(&s.accounts_csv, "accounts.csv").expect("generated accounts parse");
+        let mut batched = Rater::new(tables.clone(), Arc::new(accounts), RaterConfig::default());
+        let mut out = Output::default();
+        batched.rate_batch(&s.events, s.now, &mut out);
+        let rated: Vec<_> = outputs.iter().flat_map(|o| o.rated.iter().cloned()).collect();
+        let rejected: Vec<_> = outputs.iter().flat_map(|o| o.rejected.iter().cloned()).collect();
+        let actions: Vec<_> = outputs.iter().flat_map(|o| o.actions.iter().cloned()).collect();
+        prop_assert_eq!(&out.rated, &rated);
+        prop_assert_eq!(&out.rejected, &rejected);
+        prop_assert_eq!(&out.actions, &actions);
+        for acc in &s.accounts {
+            prop_assert_eq!(batched.state(&acc.id).map(|s| s.balances.clone()), single.state(&acc.id).map(|s| s.balances.clone()));
+        }
+    }
+
     /// No amount carries more decimals than its tariff rounds to.
     #[test]
     fn amounts_respect_rounding(s in scenario()) {
