@@ -16,7 +16,10 @@ use chrono::{DateTime, Utc};
 use crossbeam_channel::{Receiver, Sender};
 use ratewire_ledger::{RejectedEvent, SourceRange};
 use ratewire_rater::dedup::{EventIds, IdHash, duplicate};
-use ratewire_rater::{ActionReason, Checkpoint, Output, Rated, Rater, RaterConfig, RejectCode, decode_bounded};
+use ratewire_rater::{
+    ActionReason, Checkpoint, Event, Output, PREFETCH_EVENTS, Rated, Rater, RaterConfig, Reject, RejectCode,
+    decode_bounded,
+};
 
 use crate::bounds::{CHUNK_CAPACITY, CHUNK_RECORDS};
 use crate::error::Error;
@@ -119,6 +122,9 @@ pub(crate) struct Worker {
     segment: Segment,
     /// Rejects of the message being handled, before they get their payload.
     scratch: Output,
+    /// The batch being rated, decoded: each message's event, or why it has
+    /// none. Empty between batches; kept for its room.
+    decoded: Vec<Result<Event, Reject>>,
     /// Emptied record chunks back from the ledger stage.
     recycled: Receiver<Vec<Rated>>,
     /// Where rated batches go back to the source side, with the messages
@@ -194,6 +200,7 @@ impl Worker {
             ids: EventIds::default(),
             segment: Segment::default(),
             scratch: Output::default(),
+            decoded: Vec::new(),
             recycled,
             returned,
             open_barrier: 1,
@@ -216,12 +223,29 @@ impl Worker {
         }
         let started = Instant::now();
         let (count, consumed, rejects) = (messages.len() as u64, self.segment.consumed, self.segment.rejects.len());
-        for message in &mut messages {
-            self.rate_one(message, now)?;
+        // The whole batch is decoded first, so that each account's state can
+        // be loaded a few events before it is rated (a message handled
+        // before, skipped below, is decoded for nothing: that is rare).
+        let mut decoded = std::mem::take(&mut self.decoded);
+        decoded.extend(messages.iter().map(|m| decode_bounded(&m.payload, self.message_bytes_max)));
+        let mut events = decoded.drain(..);
+        let mut at = 0;
+        while let Some(event) = events.next() {
+            let ahead = at + PREFETCH_EVENTS;
+            if let (Some(m), Some(Ok(e))) = (messages.get(ahead), events.as_slice().get(PREFETCH_EVENTS - 1))
+                && let Some(p) = self.partitions.get(&PartitionKey { topic: m.topic, partition: m.partition })
+            {
+                p.rater.prefetch(&e.account);
+            }
+            self.rate_one(&mut messages[at], event, now)?;
             if self.segment.output.rated.len() >= CHUNK_RECORDS {
                 self.next_chunk();
             }
+            at += 1;
         }
+        drop(events);
+        // Kept for the next batch, empty.
+        self.decoded = decoded;
         // Full or closed: the batch is freed here instead.
         let _ = self.returned.try_send(messages);
         self.handled += count;
@@ -237,7 +261,12 @@ impl Worker {
         Ok(())
     }
 
-    fn rate_one(&mut self, message: &mut Message, now: DateTime<Utc>) -> Result<(), Error> {
+    fn rate_one(
+        &mut self,
+        message: &mut Message,
+        decoded: Result<Event, Reject>,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
         let Message { topic, partition, offset, ref mut payload } = *message;
         let key = PartitionKey { topic, partition };
         let state = match self.partitions.get_mut(&key) {
@@ -257,7 +286,6 @@ impl Worker {
 
         let out = &mut self.segment.output;
         let scratch = &mut self.scratch;
-        let decoded = decode_bounded(payload, self.message_bytes_max);
         let event_time = decoded.as_ref().ok().map(|e| e.time);
         match decoded {
             Err(reject) => state.rater.reject_payload(reject, scratch),
