@@ -250,9 +250,10 @@ impl AccountState {
         ));
     }
 
-    /// Asks the processor to start loading the parts of the state that
-    /// [`touch`](Self::touch) reads, without waiting for them: a hint, for an
-    /// event of this account rated a little later.
+    /// Asks the processor to start loading the state's cache lines, a field
+    /// in each part that rating reads, without waiting for them: a hint, for
+    /// an event of this account rated a little later. Unlike
+    /// [`touch`](Self::touch), nothing waits for the loads.
     #[inline]
     pub(crate) fn prefetch(&self) {
         #[cfg(target_arch = "x86_64")]

@@ -38,6 +38,8 @@ use crate::time::{LocalInstant, Period, local_midnight_utc};
 /// How many events ahead [`Rater::rate_batch`] loads an account's state.
 pub const PREFETCH_EVENTS: usize = 4;
 
+const _: () = assert!(PREFETCH_EVENTS > 0, "a prefetch looks at least one event ahead");
+
 /// Limits the rater applies to every event.
 #[derive(Debug, Clone, Copy)]
 pub struct RaterConfig {
