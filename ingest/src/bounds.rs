@@ -8,11 +8,6 @@ pub const POLL_TIMEOUT_MS: u64 = 100;
 /// commit's messages, in milliseconds, before the commit fails.
 pub const SIDE_FLUSH_TIMEOUT_MS: u64 = 30_000;
 
-/// How long one wait for the side outputs' delivery reports lasts, in
-/// milliseconds: a commit learns this late at most that the broker has all
-/// its dead letters and actions.
-pub const SIDE_FLUSH_POLL_MS: u64 = 1;
-
 /// How long a query of the broker's watermarks may take, in milliseconds.
 pub const WATERMARKS_TIMEOUT_MS: u64 = 5_000;
 

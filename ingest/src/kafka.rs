@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
 use log::{info, warn};
@@ -29,7 +29,7 @@ use rdkafka::types::RDKafkaRespErr;
 use serde::Deserialize;
 
 use crate::bounds::{
-    SEEK_TIMEOUT_MS, SIDE_FLUSH_POLL_MS, SIDE_FLUSH_TIMEOUT_MS, STATISTICS_INTERVAL_MS, WATERMARKS_TIMEOUT_MS,
+    SEEK_TIMEOUT_MS, SIDE_FLUSH_TIMEOUT_MS, STATISTICS_INTERVAL_MS, WATERMARKS_TIMEOUT_MS,
 };
 use crate::config::KafkaProperties;
 use crate::error::Error;
@@ -376,11 +376,22 @@ impl Source for KafkaSource {
     }
 }
 
-/// Counts failed deliveries.
+/// Counts the messages awaiting their delivery report, and failed
+/// deliveries.
 #[derive(Default)]
 struct SideContext {
+    /// Messages queued and not yet reported delivered or failed.
+    undelivered: Mutex<u64>,
+    /// Notified when `undelivered` falls to 0.
+    all_delivered: Condvar,
     failed: AtomicU64,
     first_failure: Mutex<Option<String>>,
+}
+
+impl SideContext {
+    fn undelivered(&self) -> std::sync::MutexGuard<'_, u64> {
+        self.undelivered.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl ClientContext for SideContext {
@@ -392,11 +403,19 @@ impl ClientContext for SideContext {
 impl ProducerContext for SideContext {
     type DeliveryOpaque = ();
 
+    /// Called on the producer's polling thread, once for every message
+    /// queued, delivered or not.
     fn delivery(&self, result: &DeliveryResult<'_>, (): ()) {
         if let Err((e, m)) = result {
             self.failed.fetch_add(1, Ordering::Relaxed);
             let mut first = self.first_failure.lock().unwrap_or_else(PoisonError::into_inner);
             first.get_or_insert_with(|| format!("delivering to {}: {e}", m.topic()));
+        }
+        let mut undelivered = self.undelivered();
+        debug_assert!(*undelivered > 0, "a delivery report for a message counted as queued");
+        *undelivered = undelivered.saturating_sub(1);
+        if *undelivered == 0 {
+            self.all_delivered.notify_all();
         }
     }
 }
@@ -441,6 +460,9 @@ impl KafkaSideOutput {
             record = record.headers(h);
         }
         let deadline = std::time::Instant::now() + Duration::from_millis(SIDE_FLUSH_TIMEOUT_MS);
+        // Counted before it is queued: its report may come at once.
+        *self.producer.context().undelivered() += 1;
+        let not_queued = || *self.producer.context().undelivered() -= 1;
         loop {
             match self.producer.send(record) {
                 Ok(()) => return Ok(()),
@@ -451,7 +473,10 @@ impl KafkaSideOutput {
                     record = back;
                     std::thread::sleep(Duration::from_millis(5));
                 }
-                Err((e, _)) => return Err(Error::SideOutput(format!("publishing to {topic}: {e}"))),
+                Err((e, _)) => {
+                    not_queued();
+                    return Err(Error::SideOutput(format!("publishing to {topic}: {e}")));
+                }
             }
         }
     }
@@ -483,24 +508,27 @@ impl crate::sink::SideOutput for KafkaSideOutput {
         self.send(&self.actions_topic, &action.account, &json, None)
     }
 
-    /// Waits until the broker has every message sent so far. Not rdkafka's
-    /// `flush`, which serves delivery reports in rounds of 100 ms: every
-    /// commit waited at least that long for deliveries the broker confirms
-    /// in a few milliseconds.
+    /// Waits until the broker has every message sent so far: until the
+    /// producer's polling thread has had the delivery report of each.
+    /// Neither rdkafka's `flush`, which serves delivery reports in rounds
+    /// of 100 ms (every commit waited at least that long for deliveries the
+    /// broker confirms in a few milliseconds), nor a loop of short polls,
+    /// which spins through the last millisecond of each: a wait on the
+    /// count, woken by the report that takes it to 0.
     fn flush(&mut self) -> Result<(), Error> {
-        let deadline = std::time::Instant::now() + Duration::from_millis(SIDE_FLUSH_TIMEOUT_MS);
-        // Counts messages queued, in flight and with a delivery report not
-        // yet served.
-        while self.producer.in_flight_count() > 0 {
-            if std::time::Instant::now() >= deadline {
-                return Err(Error::SideOutput(format!(
-                    "delivering dead letters and actions: {} messages still undelivered after {SIDE_FLUSH_TIMEOUT_MS} ms",
-                    self.producer.in_flight_count()
-                )));
-            }
-            self.producer.poll(Duration::from_millis(SIDE_FLUSH_POLL_MS));
-        }
+        let timeout = Duration::from_millis(SIDE_FLUSH_TIMEOUT_MS);
         let context = self.producer.context();
+        let (undelivered, wait) = context
+            .all_delivered
+            .wait_timeout_while(context.undelivered(), timeout, |undelivered| *undelivered > 0)
+            .unwrap_or_else(PoisonError::into_inner);
+        if wait.timed_out() {
+            return Err(Error::SideOutput(format!(
+                "delivering dead letters and actions: {} messages still undelivered after {SIDE_FLUSH_TIMEOUT_MS} ms",
+                *undelivered
+            )));
+        }
+        drop(undelivered);
         if context.failed.swap(0, Ordering::Relaxed) > 0 {
             let first = context.first_failure.lock().unwrap_or_else(PoisonError::into_inner).take();
             return Err(Error::SideOutput(first.unwrap_or_else(|| "a delivery failed".into())));
@@ -704,5 +732,45 @@ mod tests {
             v["brokers"]["127.0.0.1:9092/bootstrap"]["state"] = "UP".into();
         });
         assert!(bootstrap.broker_up());
+    }
+
+    fn side_output(brokers: &str, properties: &[(&str, &str)]) -> KafkaSideOutput {
+        let options = KafkaOptions {
+            brokers: brokers.into(),
+            group_id: "side".into(),
+            topics: Vec::new(),
+            dead_letter_topic: "dead-letter".into(),
+            actions_topic: "actions".into(),
+            fetch_max_bytes: 1 << 20,
+            fetch_wait_max_ms: 100,
+            properties: properties.iter().map(|&(k, v)| (k.into(), v.into())).collect(),
+        };
+        KafkaSideOutput::new(&options).unwrap()
+    }
+
+    #[test]
+    fn a_flush_with_nothing_sent_returns_at_once() {
+        let mut side = side_output("127.0.0.1:1", &[]);
+        let started = std::time::Instant::now();
+        crate::sink::SideOutput::flush(&mut side).unwrap();
+        assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
+    }
+
+    #[test]
+    fn a_flush_waits_for_every_report_and_names_a_failed_delivery() {
+        // No broker listens on port 1: each message fails once its
+        // delivery times out, and its report ends the flush's wait.
+        let mut side = side_output("127.0.0.1:1", &[("message.timeout.ms", "300")]);
+        for key in ["A1", "A2", "A3"] {
+            side.send("actions", key, b"{}", None).unwrap();
+        }
+        assert_eq!(*side.producer.context().undelivered(), 3, "counted as queued");
+        let started = std::time::Instant::now();
+        let err = crate::sink::SideOutput::flush(&mut side).unwrap_err().to_string();
+        assert!(err.contains("delivering to actions"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+        assert_eq!(*side.producer.context().undelivered(), 0, "every report counted");
+        // The failure is reported once; nothing is left to wait for.
+        crate::sink::SideOutput::flush(&mut side).unwrap();
     }
 }
