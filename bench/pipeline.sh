@@ -7,12 +7,14 @@
 # Defaults: 10,000,000 events, 4 partitions, 100,000 accounts. Produces the
 # events once, then measures (1) the bare consumer reading them all and
 # (2) `ratewire run --until-caught-up` rating them into a new ledger, and
-# prints both rates and their ratio. Then (3) the latency: a running
-# `ratewire run` is sent up to 1,000,000 events at half the measured rate,
-# each stamped with the time it is sent, and the p50 and p99 of
-# ratewire_event_to_commit_seconds are read from its /metrics, for the
-# whole run and for the part after the first 30% (warm). The figures
-# are appended, with the command, machine and date, to
+# prints both rates and their ratio, and the CPU each took per event
+# (the consumer's or ratewire's, plus the broker's), which shows what a
+# change costs or saves even where the rate moves less than the noise.
+# Then (3) the latency: a running `ratewire run` is sent up to 1,000,000
+# events at half the measured rate, each stamped with the time it is sent,
+# and the p50 and p99 of ratewire_event_to_commit_seconds are read from its
+# /metrics, for the whole run and for the part after the first 30% (warm).
+# The figures are appended, with the command, machine and date, to
 # bench/results/pipeline.md.
 set -euo pipefail
 source "$(dirname "$0")/../scripts/env.sh"
@@ -33,6 +35,11 @@ bin="$CARGO_TARGET_DIR/release"
 export RATEWIRE_BROKER_DIR="$work/broker" RATEWIRE_BROKER_STORAGE=memory
 bash scripts/broker.sh start "$port"
 brokers="127.0.0.1:$port"
+broker_pid="$(cat "$RATEWIRE_BROKER_DIR/tansu.pid")"
+hz="$(getconf CLK_TCK)"
+# CPU seconds so far of the broker, and of this script's finished children.
+broker_cpu() { awk -v hz="$hz" '{printf "%.2f\n", ($14 + $15) / hz}' "/proc/$broker_pid/stat"; }
+children_cpu() { awk -v hz="$hz" '{printf "%.2f\n", ($16 + $17) / hz}' "/proc/$$/stat"; }
 bash scripts/broker.sh topic events "$partitions" "$port"
 bash scripts/broker.sh topic dead-letter 1 "$port"
 bash scripts/broker.sh topic actions 1 "$port"
@@ -41,7 +48,9 @@ echo "== producing $events events for $accounts accounts into $partitions partit
 "$bin/examples/kafka_load" produce "$brokers" events "$work" "$events" "$accounts" >&2
 
 echo "== the bare consumer" >&2
+bare_cpu_before="$(children_cpu) $(broker_cpu)"
 bare="$("$bin/examples/kafka_load" consume "$brokers" events "$events")"
+bare_cpu_after="$(children_cpu) $(broker_cpu)"
 echo "$bare" >&2
 
 cat >"$work/ratewire.toml" <<TOML
@@ -65,22 +74,34 @@ listen = "127.0.0.1:0"
 TOML
 
 echo "== ratewire run --until-caught-up" >&2
+run_cpu_before="$(children_cpu) $(broker_cpu)"
 started="$(date +%s.%N)"
 summary="$(cd "$work" && RATEWIRE_LOG=warn "$bin/ratewire" run --config ratewire.toml --until-caught-up)"
 ended="$(date +%s.%N)"
+run_cpu_after="$(children_cpu) $(broker_cpu)"
 echo "$summary" >&2
 
 consumed="$(awk '/^events consumed/ {print $3}' <<<"$summary")"
 bare_rate="$(sed -E 's/.*: ([0-9]+) messages\/s/\1/' <<<"$bare")"
-report="$(python3 - "$started" "$ended" "$consumed" "$bare_rate" "$events" <<'PY'
+report="$(python3 - "$started" "$ended" "$consumed" "$bare_rate" "$events" \
+    "$bare_cpu_before" "$bare_cpu_after" "$run_cpu_before" "$run_cpu_after" <<'PY'
 import sys
 started, ended, consumed, bare, events = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
 assert consumed == events, f"the pipeline consumed {consumed} of {events}"
 seconds = ended - started
 rate = consumed / seconds
+def cpu(before, after):
+    # (process, broker) CPU seconds spent between the two readings.
+    (p0, b0), (p1, b1) = (map(float, x.split()) for x in (before, after))
+    return p1 - p0, b1 - b0
+def per_event(what, process, broker):
+    micros = (process + broker) / events * 1e6
+    return f"| CPU, {what} | {process:.2f} s + broker {broker:.2f} s | {micros:.2f} µs per event |"
 print(f"| pipeline (ratewire run, start to caught up) | {seconds:.1f} s | {rate:,.0f} events/s |")
 print(f"| bare rdkafka consumer | | {bare:,.0f} messages/s |")
 print(f"| ratio pipeline / bare | | {rate / bare:.3f} |")
+print(per_event("pipeline (ratewire)", *cpu(sys.argv[8], sys.argv[9])))
+print(per_event("bare consumer (client)", *cpu(sys.argv[6], sys.argv[7])))
 PY
 )"
 
