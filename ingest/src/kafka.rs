@@ -28,9 +28,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 use serde::Deserialize;
 
-use crate::bounds::{
-    SEEK_TIMEOUT_MS, SIDE_FLUSH_TIMEOUT_MS, STATISTICS_INTERVAL_MS, WATERMARKS_TIMEOUT_MS,
-};
+use crate::bounds::{SEEK_TIMEOUT_MS, SIDE_FLUSH_TIMEOUT_MS, STATISTICS_INTERVAL_MS, WATERMARKS_TIMEOUT_MS};
 use crate::config::KafkaProperties;
 use crate::error::Error;
 use crate::message::{Message, PartitionKey};
