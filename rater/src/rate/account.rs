@@ -17,7 +17,7 @@ use smallvec::SmallVec;
 
 use crate::accounts::{AccountRef, AccountStatus};
 use crate::clock::ZoneClock;
-use crate::money::Currency;
+use crate::money::{self, Currency};
 use crate::name::Name;
 use crate::record::AccountId;
 use crate::tables::{BalanceId, MAIN_BALANCE, PlanId, Tables};
@@ -191,7 +191,7 @@ impl AccountState {
     /// Adds `delta` to a balance and returns its new amount.
     pub fn add(&mut self, tables: &Tables, id: BalanceId, delta: Decimal) -> Decimal {
         if id == MAIN_BALANCE {
-            self.main += delta;
+            self.main = money::add(self.main, delta);
             return self.main;
         }
         if let Some(b) = self.balances.iter_mut().find(|b| b.id == id) {
@@ -208,7 +208,7 @@ impl AccountState {
     /// draw order) and returns its new amount.
     pub(crate) fn add_at(&mut self, at: usize, delta: Decimal) -> Decimal {
         let b = &mut self.balances[at];
-        b.amount += delta;
+        b.amount = money::add(b.amount, delta);
         b.amount
     }
 
@@ -221,7 +221,7 @@ impl AccountState {
     /// Adds to a period counter.
     pub fn count(&mut self, key: u32, delta: Decimal) {
         match self.counters.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, v)) => *v += delta,
+            Some((_, v)) => *v = money::add(*v, delta),
             None => self.counters.push((key, delta)),
         }
     }

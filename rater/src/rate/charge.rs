@@ -75,7 +75,7 @@ fn piece(rate: &Rate, from: Decimal, to: Decimal, price: Decimal) -> Decimal {
             firsts * rate.rounding.round(price * first / rate.rate_unit)
                 + nexts * rate.rounding.round(price * next / rate.rate_unit)
         }
-        _ => price * (to - from) / rate.rate_unit,
+        _ => money::mul(price, money::sub(to, from)) / rate.rate_unit,
     }
 }
 
@@ -107,9 +107,9 @@ pub(crate) fn banded(
             let to = money::min(seg_to, window.to);
             let price = prices[usize::from(band)];
             if per_increment {
-                total += piece(rate, from, to, price);
+                total = money::add(total, piece(rate, from, to, price));
             } else if money::cmp(to, from).is_gt() {
-                priced_units += price * (to - from);
+                priced_units = money::add(priced_units, money::mul(price, money::sub(to, from)));
             }
         }
     });
@@ -117,21 +117,21 @@ pub(crate) fn banded(
         let band = first_band.unwrap_or(0);
         total = piece(rate, window.from, window.to, prices[usize::from(band)]);
     }
-    total + priced_units / rate.rate_unit
+    money::add(total, priced_units / rate.rate_unit)
 }
 
 /// Graduated tiers: each unit from `before` to `before + quantity` at the
 /// price of the tier it falls in; divided by the rate unit once, after
 /// summing, so that the sum stays exact.
 pub(crate) fn graduated(tiers: &[Tier], before: Decimal, quantity: Decimal, rate_unit: Decimal) -> Decimal {
-    let after = before + quantity;
+    let after = money::add(before, quantity);
     let mut low = Decimal::ZERO;
     let mut total = Decimal::ZERO;
     for tier in tiers {
         let high = tier.up_to.unwrap_or(Decimal::MAX);
-        let overlap = money::min(after, high) - money::max(before, low);
+        let overlap = money::sub(money::min(after, high), money::max(before, low));
         if money::is_positive(overlap) {
-            total += tier.price * overlap;
+            total = money::add(total, money::mul(tier.price, overlap));
         }
         if money::cmp(after, high).is_le() {
             break;

@@ -431,7 +431,7 @@ impl Ctx<'_> {
         }
         rec.allowance_quantity = covered;
         let window = Window { from: covered, to: rated_quantity };
-        let chargeable = rated_quantity - covered;
+        let chargeable = money::sub(rated_quantity, covered);
         let before = state.counter(rate.counter);
         let usage_charge = match &rate.model {
             Model::Flat(price) => charge::per_unit(rate, &window, *price),
@@ -467,7 +467,7 @@ impl Ctx<'_> {
         let charged = money::is_positive(chargeable) && !matches!(rate.model, Model::PerDevice { .. });
         let mut amount = usage_charge;
         if charged {
-            amount += rate.connect_fee;
+            amount = money::add(amount, rate.connect_fee);
             if let Some(min) = rate.minimum {
                 amount = money::max(amount, min);
             }
@@ -509,11 +509,11 @@ impl Ctx<'_> {
             if def.unit_id != Some(unit) || !def.covers(service, zone) {
                 continue;
             }
-            let take = money::min(b.amount, quantity - covered);
+            let take = money::min(b.amount, money::sub(quantity, covered));
             let remaining = state.add_at(at, -take);
             let name = def.name;
             rec.draws.push(Draw { balance: name, amount: take, remaining });
-            covered += take;
+            covered = money::add(covered, take);
             if remaining.is_zero() && tables.thresholds.notify_exhausted {
                 let action = Action {
                     account: state.id.clone(),

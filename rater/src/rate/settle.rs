@@ -33,7 +33,7 @@ pub(crate) fn settle(tables: &Tables, state: &mut AccountState, charge: &Charge,
     let (discount, applied) = discounts(tables, state, charge);
     rec.discount = discount;
     rec.discounts = applied;
-    rec.net = charge.amount - discount;
+    rec.net = money::sub(charge.amount, discount);
     assert!(
         money::cmp(discount.abs(), charge.amount.abs()).is_le()
             && (discount.is_zero() || discount.is_sign_negative() == charge.amount.is_sign_negative()),
@@ -50,15 +50,15 @@ pub(crate) fn settle(tables: &Tables, state: &mut AccountState, charge: &Charge,
         };
         if shares {
             rec.partner = Some(partner.id);
-            rec.partner_share = charge.rounding.round_event(rec.net * partner.share_factor);
+            rec.partner_share = charge.rounding.round_event(money::mul(rec.net, partner.share_factor));
         }
     }
     if let Some(tax) = state.tax_idx.map(|t| &tables.taxes[t as usize])
         && charge.service.is_none_or(|s| !tax.exempt.contains(&s))
     {
-        rec.tax = charge.rounding.round_event(rec.net * tax.rate_factor);
+        rec.tax = charge.rounding.round_event(money::mul(rec.net, tax.rate_factor));
     }
-    rec.gross = rec.net + rec.tax;
+    rec.gross = money::add(rec.net, rec.tax);
     if !rec.gross.is_zero() {
         draw_money(tables, state, rec.gross, charge.service, charge.zone, rec);
         check_main(tables, state, &rec.event_id, rec.event_time, rec.period, out);
@@ -90,7 +90,7 @@ fn discounts(tables: &Tables, state: &mut AccountState, charge: &Charge) -> (Dec
             continue;
         }
         let off = match d.off {
-            DiscountOff::Percent(factor) => charge.rounding.round_event(left * factor),
+            DiscountOff::Percent(factor) => charge.rounding.round_event(money::mul(left, factor)),
             DiscountOff::FixedPerPeriod(_) if credit => Decimal::ZERO,
             DiscountOff::FixedPerPeriod(budget) => {
                 let used = state.fixed_used.iter().find(|(k, _)| *k == key).map_or(Decimal::ZERO, |(_, u)| *u);
@@ -103,11 +103,11 @@ fn discounts(tables: &Tables, state: &mut AccountState, charge: &Charge) -> (Dec
             }
         };
         if !off.is_zero() {
-            left -= off;
+            left = money::sub(left, off);
             applied.push(d.id);
         }
     }
-    (charge.amount - left, applied)
+    (money::sub(charge.amount, left), applied)
 }
 
 /// Draws `gross` from money balances that cover the service, by priority,
@@ -144,21 +144,21 @@ fn draw_money(
             let take = money::min(b.amount, left);
             let remaining = state.add_at(at, -take);
             rec.draws.push(Draw { balance: def.name, amount: take, remaining });
-            left -= take;
-            drawn += take;
+            left = money::sub(left, take);
+            drawn = money::add(drawn, take);
             if left.is_zero() {
                 break;
             }
         }
     }
     if !left.is_zero() {
-        state.main -= left;
+        state.main = money::sub(state.main, left);
         rec.draws.push(Draw {
             balance: tables.balances[MAIN_BALANCE as usize].name,
             amount: left,
             remaining: state.main,
         });
-        drawn += left;
+        drawn = money::add(drawn, left);
     }
     assert!(money::cmp(drawn, gross).is_eq(), "money draws add up to the gross amount: {drawn} != {gross}");
 }
