@@ -138,12 +138,18 @@ pub fn percent_of(value: Decimal, percent: Decimal) -> Decimal {
 #[inline(always)]
 #[must_use]
 pub fn cmp(a: Decimal, b: Decimal) -> Ordering {
-    if a.scale() == b.scale() {
-        // Same scale: the values compare as their signed mantissas (a
-        // negative zero is 0 like a positive one).
-        a.mantissa().cmp(&b.mantissa())
-    } else {
-        cmp_rescaled(a, b)
+    let (x, y) = (a.unpack(), b.unpack());
+    if x.scale != y.scale {
+        return cmp_rescaled(a, b);
+    }
+    // Same scale: the values compare as sign and magnitude (a negative
+    // zero is 0 like a positive one).
+    let (mx, my) = (arith::magnitude(a), arith::magnitude(b));
+    match (x.negative && mx != 0, y.negative && my != 0) {
+        (false, false) => mx.cmp(&my),
+        (true, true) => my.cmp(&mx),
+        (false, true) => Ordering::Greater,
+        (true, false) => Ordering::Less,
     }
 }
 

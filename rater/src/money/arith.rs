@@ -121,7 +121,7 @@ pub fn round_dp(value: Decimal, decimals: u32, mode: RoundingMode) -> Decimal {
         return value.round_dp_with_strategy(decimals, mode.strategy());
     }
     let cut = scale - decimals;
-    let mantissa = value.mantissa().unsigned_abs();
+    let mantissa = magnitude(value);
     // A scale is at most 28: 10^cut is in the table.
     let divisor = POWERS_OF_TEN[cut as usize];
     let (quotient, remainder) = match (u64::try_from(mantissa), u64::try_from(divisor)) {
@@ -139,6 +139,13 @@ pub fn round_dp(value: Decimal, decimals: u32, mode: RoundingMode) -> Decimal {
     };
     // At most the mantissa over ten, plus one: within 96 bits.
     words(quotient + u128::from(away), value.is_sign_negative(), decimals)
+}
+
+/// The absolute value of the mantissa.
+#[inline(always)]
+pub(super) fn magnitude(d: Decimal) -> u128 {
+    let parts = d.unpack();
+    u128::from(parts.lo) | u128::from(parts.mid) << 32 | u128::from(parts.hi) << 64
 }
 
 /// 10^0 to 10^28, one for each scale a `Decimal` may have.

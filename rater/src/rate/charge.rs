@@ -31,7 +31,10 @@ pub fn to_increments(quantity: Decimal, increments: Option<(Decimal, Decimal)>) 
 
 /// `d` as an integer, if it is a whole number that fits.
 fn whole(d: Decimal) -> Option<u64> {
-    if d.scale() == 0 { u64::try_from(d.mantissa()).ok() } else { None }
+    let parts = d.unpack();
+    let m = u64::from(parts.lo) | u64::from(parts.mid) << 32;
+    // A negative zero is 0.
+    (parts.scale == 0 && parts.hi == 0 && (!parts.negative || m == 0)).then_some(m)
 }
 
 /// How many increments start before offset `at` (increments start at 0,

@@ -290,10 +290,11 @@ impl Ctx<'_> {
     }
 
     fn record(&self, state: &AccountState, kind: RecordKind, service: Name) -> Rated {
-        let mut rec =
-            generated(self.tables, state, self.event.id.clone(), kind, service, self.event.time, self.period(state));
-        rec.original_period = self.late();
-        rec
+        let period = self.period(state);
+        Rated {
+            original_period: self.late(),
+            ..generated(self.tables, state, self.event.id.clone(), kind, service, self.event.time, period)
+        }
     }
 
     /// The event's own period when the ledger has closed it: the event is
