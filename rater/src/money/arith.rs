@@ -148,6 +148,12 @@ pub(super) fn magnitude(d: Decimal) -> u128 {
     u128::from(parts.lo) | u128::from(parts.mid) << 32 | u128::from(parts.hi) << 64
 }
 
+/// 10^`exponent` as a `u64`, for exponents up to 19.
+#[inline(always)]
+pub(super) fn power_of_ten_u64(exponent: u32) -> Option<u64> {
+    POWERS_OF_TEN.get(exponent as usize).and_then(|&p| u64::try_from(p).ok())
+}
+
 /// 10^0 to 10^28, one for each scale a `Decimal` may have.
 const POWERS_OF_TEN: [u128; 29] = {
     let mut powers = [1_u128; 29];
