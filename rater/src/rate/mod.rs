@@ -427,8 +427,11 @@ impl Ctx<'_> {
         let mut covered = Decimal::ZERO;
         if charge::takes_allowances(&rate.model) && money::is_positive(rated_quantity) {
             covered = self.draw_allowances(state, service_id, zone, rated_quantity, rec, &mut side);
-            // The straddled increment is covered whole.
-            covered = money::min(to_increments(covered, rate.increments), rated_quantity);
+            // The straddled increment is covered whole (nothing covered
+            // stays nothing).
+            if !covered.is_zero() {
+                covered = money::min(to_increments(covered, rate.increments), rated_quantity);
+            }
         }
         rec.allowance_quantity = covered;
         let window = Window { from: covered, to: rated_quantity };
@@ -480,8 +483,8 @@ impl Ctx<'_> {
         assert!(!amount.is_sign_negative() || amount.is_zero(), "a usage charge is never negative");
         let charge = Charge { amount, service: Some(service_id), zone, rounding: rate.rounding, date };
         settle(tables, state, &charge, rec, &mut side);
-        assert!(money::cmp(rec.net + rec.tax, rec.gross).is_eq(), "gross = net + tax: {rec:?}");
-        assert!(money::cmp(rec.charge - rec.discount, rec.net).is_eq(), "net = charge - discount: {rec:?}");
+        assert!(money::cmp(money::add(rec.net, rec.tax), rec.gross).is_eq(), "gross = net + tax: {rec:?}");
+        assert!(money::cmp(money::sub(rec.charge, rec.discount), rec.net).is_eq(), "net = charge - discount: {rec:?}");
         assert!(rec.original_period.is_none_or(|p| p < rec.period), "a late record is booked after its period");
         Ok(())
     }
