@@ -108,6 +108,7 @@ impl Rounding {
     /// Rounds an amount at the end of an event: to the tariff's decimals
     /// for increment and event rounding, to [`LEDGER_SCALE`] (half-even) when
     /// the invoice line rounds.
+    #[inline]
     #[must_use]
     pub fn round_event(&self, value: Decimal) -> Decimal {
         match self.at {

@@ -206,6 +206,7 @@ impl AccountState {
 
     /// Adds to the balance at position `at` of `balances` (as iterated in
     /// draw order) and returns its new amount.
+    #[inline]
     pub(crate) fn add_at(&mut self, at: usize, delta: Decimal) -> Decimal {
         let b = &mut self.balances[at];
         b.amount = money::add(b.amount, delta);
@@ -219,6 +220,7 @@ impl AccountState {
     }
 
     /// Adds to a period counter.
+    #[inline]
     pub fn count(&mut self, key: u32, delta: Decimal) {
         match self.counters.iter_mut().find(|(k, _)| *k == key) {
             Some((_, v)) => *v = money::add(*v, delta),

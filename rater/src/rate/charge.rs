@@ -12,6 +12,7 @@ use crate::tables::{Model, Rate, Schedule, Tier};
 
 /// A quantity brought up to the billing increments `(first, next)`:
 /// nothing for zero, at least `first`, then whole `next` steps.
+#[inline]
 #[must_use]
 pub fn to_increments(quantity: Decimal, increments: Option<(Decimal, Decimal)>) -> Decimal {
     let Some((first, next)) = increments else { return quantity };
@@ -26,6 +27,13 @@ pub fn to_increments(quantity: Decimal, increments: Option<(Decimal, Decimal)>) 
             return Decimal::from(rated);
         }
     }
+    to_fractional_increments(quantity, first, next)
+}
+
+/// [`to_increments`] of a fraction (or of integers too large for a `u64`),
+/// out of line: rare, and long.
+#[inline(never)]
+fn to_fractional_increments(quantity: Decimal, first: Decimal, next: Decimal) -> Decimal {
     if money::cmp(quantity, first).is_le() { first } else { first + ((quantity - first) / next).ceil() * next }
 }
 
