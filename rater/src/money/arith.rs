@@ -115,30 +115,47 @@ pub fn round_dp(value: Decimal, decimals: u32, mode: RoundingMode) -> Decimal {
     if scale <= decimals {
         return value;
     }
+    let cut = scale - decimals;
+    match (Small::of(value), power_of_ten_u64(cut)) {
+        // The usual case, small amounts: one 64-bit division.
+        (Some(x), Some(divisor)) if x.magnitude != 0 => {
+            let (quotient, remainder) = (x.magnitude / divisor, x.magnitude % divisor);
+            let away = away_from_zero(mode, quotient.into(), remainder.into(), divisor.into());
+            // At most the mantissa over ten, plus one.
+            words(u128::from(quotient) + u128::from(away), x.negative, decimals)
+        }
+        _ => round_dp_wide(value, decimals, mode),
+    }
+}
+
+/// [`round_dp`] of a zero, of a mantissa beyond 64 bits or by more than
+/// 19 places: rare, kept out of line.
+#[inline(never)]
+fn round_dp_wide(value: Decimal, decimals: u32, mode: RoundingMode) -> Decimal {
     if value.is_zero() {
         // A zero keeps its sign there ("-0.000" gives "-0.00"), which
         // `from_parts` would drop; that path returns it at once.
         return value.round_dp_with_strategy(decimals, mode.strategy());
     }
-    let cut = scale - decimals;
-    let mantissa = magnitude(value);
     // A scale is at most 28: 10^cut is in the table.
-    let divisor = POWERS_OF_TEN[cut as usize];
-    let (quotient, remainder) = match (u64::try_from(mantissa), u64::try_from(divisor)) {
-        // The usual case, small amounts: one 64-bit division.
-        (Ok(m), Ok(p)) => (u128::from(m / p), u128::from(m % p)),
-        _ => (mantissa / divisor, mantissa % divisor),
-    };
-    // `divisor` is a power of ten of at least 10: its half is exact.
+    let divisor = POWERS_OF_TEN[(value.scale() - decimals) as usize];
+    let mantissa = magnitude(value);
+    let (quotient, remainder) = (mantissa / divisor, mantissa % divisor);
+    // At most the mantissa over ten, plus one: within 96 bits.
+    words(quotient + u128::from(away_from_zero(mode, quotient, remainder, divisor)), value.is_sign_negative(), decimals)
+}
+
+/// Whether rounding `quotient` (with `remainder` out of `divisor`, a power
+/// of ten of at least 10, whose half is exact) goes one away from zero.
+#[inline(always)]
+fn away_from_zero(mode: RoundingMode, quotient: u128, remainder: u128, divisor: u128) -> bool {
     let half = divisor / 2;
-    let away = match mode {
+    match mode {
         RoundingMode::Up => remainder != 0,
         RoundingMode::Down => false,
         RoundingMode::HalfUp => remainder >= half,
         RoundingMode::HalfEven => remainder > half || (remainder == half && quotient & 1 == 1),
-    };
-    // At most the mantissa over ten, plus one: within 96 bits.
-    words(quotient + u128::from(away), value.is_sign_negative(), decimals)
+    }
 }
 
 /// The absolute value of the mantissa.
