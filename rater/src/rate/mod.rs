@@ -208,7 +208,8 @@ impl Rater {
     }
 
     fn try_rate(&mut self, event: &Event, now: DateTime<Utc>, out: &mut Output) -> Result<(), Reject> {
-        let age_s = now.timestamp() - event.time.timestamp();
+        let event_s = event.time.timestamp();
+        let age_s = now.timestamp() - event_s;
         if age_s > i64::from(self.config.event_age_max_days) * 86_400
             || -age_s > i64::from(self.config.event_future_max_seconds)
         {
@@ -228,7 +229,7 @@ impl Rater {
         let tables = &*self.tables;
         let state = &mut self.states[slot];
         state.touch();
-        let local = state.local(event.time);
+        let local = state.clock.local_and_next_change(event_s).0;
         let closed = self.config.closed_through;
         let ctx = Ctx { tables, event, local, devices: &self.devices, closed };
         match &event.body {
