@@ -301,8 +301,9 @@ impl Ctx<'_> {
     /// The event's own period when the ledger has closed it: the event is
     /// late, and its records name that period.
     fn late(&self) -> Option<Period> {
+        let closed = self.closed?;
         let own = self.local.period();
-        self.closed.filter(|closed| own <= *closed).map(|_| own)
+        (own <= closed).then_some(own)
     }
 
     /// Brings the account's open period up to the event's, and past the
