@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
 
 use chrono::NaiveDate;
+use fixedbitset::FixedBitSet;
 use rust_decimal::Decimal;
 use toml::Spanned;
 
@@ -544,10 +545,10 @@ impl Compiler<'_> {
                 );
             }
             let zones = spec.zones.as_ref().map(|z| {
-                let mut ids: Vec<ZoneId> = z.iter().filter_map(|n| self.lookup(&names.zones, n, "zone")).collect();
-                ids.sort_unstable();
-                ids.dedup();
-                ids
+                z.iter()
+                    .filter_map(|n| self.lookup(&names.zones, n, "zone"))
+                    .map(|id| id as usize)
+                    .collect::<FixedBitSet>()
             });
             let unit_id = unit.as_ref().map(|u| intern(&mut names.units, u));
             let expires = spec.expires.unwrap_or(unit.is_some());

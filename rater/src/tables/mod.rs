@@ -10,6 +10,7 @@ mod schedule;
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
+use fixedbitset::FixedBitSet;
 use rust_decimal::Decimal;
 
 pub use prefix::{MATCHES_MAX, PrefixTable, ZoneId};
@@ -104,8 +105,8 @@ pub struct BalanceDef {
     pub priority: u32,
     /// Services it pays for; all when `None`.
     pub services: Option<Vec<ServiceId>>,
-    /// Zones it pays for, sorted; all when `None`.
-    pub zones: Option<Vec<ZoneId>>,
+    /// Zones it pays for, by zone id; all when `None`.
+    pub zones: Option<FixedBitSet>,
     /// Whether what is left expires at period end.
     pub expires: bool,
     /// The most carried into the next period.
@@ -117,7 +118,7 @@ impl BalanceDef {
     #[must_use]
     pub fn covers(&self, service: ServiceId, zone: Option<ZoneId>) -> bool {
         self.services.as_ref().is_none_or(|s| s.contains(&service))
-            && self.zones.as_ref().is_none_or(|z| zone.is_some_and(|zone| z.binary_search(&zone).is_ok()))
+            && self.zones.as_ref().is_none_or(|z| zone.is_some_and(|zone| z.contains(zone as usize)))
     }
 }
 
