@@ -34,8 +34,8 @@ pub fn mul(a: Decimal, b: Decimal) -> Decimal {
 
 /// `a + b` or `a - b` when both carry the same scale and their mantissas
 /// fit in 64 bits: then `rust_decimal` returns the exact result at that
-/// scale (it rounds only what does not fit in 96 bits, which a sum of two
-/// 64-bit magnitudes always does).
+/// scale (it rounds only a result beyond 96 bits, and a sum of two 64-bit
+/// magnitudes is below 2^65).
 #[inline(always)]
 fn sum(a: Decimal, b: Decimal, subtract: bool) -> Option<Decimal> {
     // Zeros are passed through as they are, scale and sign included.
