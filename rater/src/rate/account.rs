@@ -10,7 +10,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use smallvec::SmallVec;
@@ -21,7 +21,7 @@ use crate::money::{self, Currency};
 use crate::name::Name;
 use crate::record::AccountId;
 use crate::tables::{BalanceId, MAIN_BALANCE, PlanId, Tables};
-use crate::time::{LocalInstant, Period};
+use crate::time::Period;
 
 /// One balance other than `main`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -274,12 +274,6 @@ impl AccountState {
             prefetch_t0(&self.partner_idx);
             prefetch_t0(&self.clock);
         }
-    }
-
-    /// Reads `utc` on the account's clock.
-    #[must_use]
-    pub fn local(&self, utc: DateTime<Utc>) -> LocalInstant {
-        self.clock.local(utc)
     }
 
     /// Moves every id to `new` tables, by name through `old`. Balances,
