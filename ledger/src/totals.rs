@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use arrow_array::{Array, Decimal128Array, RecordBatch};
+use ratewire_rater::money::POWERS_OF_TEN;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -14,17 +15,6 @@ const UNITS_PER_ONE: i128 = 10_i128.pow(DECIMAL_SCALE.unsigned_abs() as u32);
 
 /// The largest magnitude `Decimal128(38, 10)` holds, in units.
 const UNITS_MAX: i128 = 10_i128.pow(DECIMAL_PRECISION as u32) - 1;
-
-/// `10^n` for every scale a `Decimal` can have (0 to 28).
-const POW10: [i128; 29] = {
-    let mut table = [1_i128; 29];
-    let mut n = 1;
-    while n < table.len() {
-        table[n] = table[n - 1] * 10;
-        n += 1;
-    }
-    table
-};
 
 /// A decimal as `Decimal128(38, 10)` units.
 ///
@@ -38,7 +28,8 @@ pub fn to_units(value: Decimal) -> i128 {
     let mantissa = value.mantissa();
     let target = DECIMAL_SCALE.unsigned_abs() as usize;
     let units = if scale <= target {
-        let factor = POW10[target - scale];
+        // Every entry (at most 10^28) is a positive i128.
+        let factor = POWERS_OF_TEN[target - scale].cast_signed();
         // Most amounts are under 2^64 units of their scale: times at most
         // 10^10 (under 2^34), that cannot overflow, and the checked 128-bit
         // multiplication, a library call, is left for the rest.
@@ -48,7 +39,7 @@ pub fn to_units(value: Decimal) -> i128 {
             mantissa.checked_mul(factor)
         }
     } else {
-        let divisor = POW10[scale - target];
+        let divisor = POWERS_OF_TEN[scale - target].cast_signed();
         assert!(mantissa % divisor == 0, "{value} has more than {target} decimals: the ledger would round it");
         Some(mantissa / divisor)
     };

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 mod arith;
 
-pub use arith::{add, mul, round_dp, sub};
+pub use arith::{POWERS_OF_TEN, add, mul, round_dp, sub};
 
 /// Decimal places every amount carries in the ledger (`Decimal128(38, 10)`).
 /// Amounts the tariff rounds per invoice line are kept at this scale per

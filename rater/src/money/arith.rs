@@ -172,7 +172,7 @@ pub(super) fn power_of_ten_u64(exponent: u32) -> Option<u64> {
 }
 
 /// 10^0 to 10^28, one for each scale a `Decimal` may have.
-const POWERS_OF_TEN: [u128; 29] = {
+pub const POWERS_OF_TEN: [u128; 29] = {
     let mut powers = [1_u128; 29];
     let mut i = 1;
     while i < powers.len() {
