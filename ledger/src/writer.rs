@@ -340,7 +340,8 @@ fn expected_totals(rows: &Rows<'_>) -> Totals {
         }
         Rows::Rated(records) => {
             let (mut gross, mut net, mut tax) = (0, 0, 0);
-            for r in records {
+            for (i, r) in records.iter().enumerate() {
+                crate::batch::prefetch_ahead(records, i);
                 gross += units(r.gross);
                 net += units(r.net);
                 tax += units(r.tax);
