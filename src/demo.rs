@@ -114,19 +114,19 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         config.ledger.dir.display()
     );
     if !args.no_churn {
-        churn_top_ten(&dir.join("churn"), now)?;
+        churn_top_ten(&dir.join("churn"), &run_id, now)?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// The churn models on a history of [`CHURN_HISTORY_MONTHS`] months ending
-/// last month: rated with `ratewire rate` into `dir/ledger`, a model
+/// last month: rated with `ratewire rate` into `dir/ledger-RUN_ID`, a model
 /// trained with `ratewire churn train` on as-of dates a horizon apart, and
 /// the accounts scored at the end of last month with `ratewire churn
 /// score`, which prints the top ten and leaves the list where `ratewire
 /// sql` reads it as `churn_risk`. Each step is the command a user would
 /// run, started from this binary.
-fn churn_top_ten(dir: &Path, now: DateTime<Utc>) -> anyhow::Result<()> {
+fn churn_top_ten(dir: &Path, run_id: &str, now: DateTime<Utc>) -> anyhow::Result<()> {
     let last = Month::before(now).map_err(anyhow::Error::msg)?;
     let Some(first) = months_before(last, CHURN_HISTORY_MONTHS - 1) else {
         println!("\n(no churn part: its history would start before the catalog's 2026)");
@@ -173,6 +173,9 @@ fn churn_top_ten(dir: &Path, now: DateTime<Utc>) -> anyhow::Result<()> {
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     };
+    // A ledger of its own each run, as the main part has: a ledger refuses
+    // to book the same input twice, and the history is generated anew.
+    let ledger_dir = format!("ledger-{run_id}");
     let age_days = (now.date_naive() - first.first_day()).num_days() + 1;
     ratewire(&[
         "rate",
@@ -187,7 +190,7 @@ fn churn_top_ten(dir: &Path, now: DateTime<Utc>) -> anyhow::Result<()> {
         "--event-age-max-days",
         &age_days.to_string(),
         "--ledger",
-        "ledger",
+        &ledger_dir,
     ])?;
     // As-of dates from two months in (a look-back to build features on)
     // until a horizon before the end, where the last labels are known.
@@ -195,7 +198,7 @@ fn churn_top_ten(dir: &Path, now: DateTime<Utc>) -> anyhow::Result<()> {
     let to = last.next_first_day() - Days::new(CHURN_HORIZON_DAYS + 1);
     let end = last.next_first_day() - Days::new(1);
     let (from, to, end, horizon) = (from.to_string(), to.to_string(), end.to_string(), CHURN_HORIZON_DAYS.to_string());
-    let ledger = ["--ledger", "ledger", "--accounts", "accounts.csv"];
+    let ledger = ["--ledger", &ledger_dir, "--accounts", "accounts.csv"];
     let dates = ["--from", &from, "--to", &to, "--step-days", &horizon, "--horizon-days", &horizon];
     let trained = ratewire(&[&["churn", "train"][..], &ledger, &dates, &["--model", "model.json"]].concat())?;
     let figure = |name: &str| trained.lines().find_map(|l| l.strip_prefix(name)).unwrap_or(" ?").trim().to_string();
