@@ -9,6 +9,7 @@ mod churn_report;
 mod close;
 mod compact;
 mod config_check;
+mod demo;
 mod kafka;
 mod ledger;
 mod mirror;
