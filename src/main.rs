@@ -10,6 +10,7 @@ mod close;
 mod compact;
 mod config_check;
 mod demo;
+mod error_text;
 mod http;
 mod mirror;
 mod report;
@@ -133,7 +134,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_text::error_text(e.as_ref()));
             ExitCode::from(2)
         }
     }

@@ -153,7 +153,7 @@ fn run_printing_errors(engine: &Engine, sql: &str, format: Format, out: &mut (dy
     match run_sql(engine, sql, format, out) {
         Ok(()) => true,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", crate::error_text::error_text(e.as_ref()));
             false
         }
     }
